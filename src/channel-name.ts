@@ -1,0 +1,45 @@
+import { InvalidArgumentError } from './errors/invalid-argument-error.js';
+import { InvalidChannelError } from './errors/invalid-channel-error.js';
+
+/**
+ * The longest channel name PostgreSQL keeps, in UTF-8 bytes (NAMEDATALEN - 1). Longer names are
+ * silently truncated by LISTEN and refused by `pg_notify`, so we refuse them first.
+ */
+export const MAX_CHANNEL_BYTES = 63;
+
+/**
+ * Checks one channel name and returns it unchanged.
+ *
+ * @throws {@link InvalidChannelError} when it is not a non-empty string of at most 63 UTF-8 bytes
+ * without NUL characters.
+ */
+export function validateChannel(channel: unknown): string {
+  if (typeof channel !== 'string') throw new InvalidChannelError(channel, 'it must be a string');
+  if (channel.length === 0) throw new InvalidChannelError(channel, 'it must not be empty');
+  if (channel.includes('\0')) throw new InvalidChannelError(channel, 'it must not contain a NUL character');
+  // length * 3 bounds the UTF-8 size, so short names skip the byte count.
+  if (channel.length * 3 > MAX_CHANNEL_BYTES) {
+    const bytes = Buffer.byteLength(channel, 'utf8');
+    if (bytes > MAX_CHANNEL_BYTES) {
+      throw new InvalidChannelError(channel, `it is ${bytes} UTF-8 bytes; PostgreSQL keeps at most ${MAX_CHANNEL_BYTES}`);
+    }
+  }
+  return channel;
+}
+
+/**
+ * Normalises a `channels` argument: one name, or any iterable of names, to a list of distinct
+ * valid names in the order given.
+ *
+ * @throws {@link InvalidChannelError} for any invalid name, {@link InvalidArgumentError} when the
+ * argument is neither a string nor iterable.
+ */
+export function channelList(channels: string | Iterable<string>): string[] {
+  if (typeof channels === 'string') return [validateChannel(channels)];
+  if (channels === null || typeof channels !== 'object' || !(Symbol.iterator in channels)) {
+    throw new InvalidArgumentError(`Expected a channel name or an iterable of channel names, got ${String(channels)}`);
+  }
+  const seen = new Set<string>();
+  for (const channel of channels) seen.add(validateChannel(channel));
+  return [...seen];
+}

@@ -1,0 +1,22 @@
+import { NotifierError } from './notifier-error.js';
+
+/**
+ * Thrown synchronously for a channel name PostgreSQL would not deliver to as written: not a
+ * string, empty, containing a NUL character, or longer than 63 UTF-8 bytes (the server would
+ * silently truncate it). Nothing has changed when it is thrown.
+ */
+export class InvalidChannelError extends NotifierError {
+  override readonly name: string = 'InvalidChannelError';
+
+  constructor(
+    /** The rejected value, as given. */
+    readonly channel: unknown,
+    reason: string,
+  ) {
+    super(`Invalid channel name ${describe(channel)}: ${reason}`);
+  }
+}
+
+function describe(value: unknown): string {
+  return typeof value === 'string' ? JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value) : String(value);
+}

@@ -1,0 +1,8 @@
+/**
+ * Base class of every error pgnotifier throws or reports on `errors$`.
+ *
+ * Catch this to handle all of them; check `name` (or `instanceof` a subclass) to tell them apart.
+ */
+export class NotifierError extends Error {
+  override readonly name: string = 'NotifierError';
+}

@@ -1,0 +1,21 @@
+import type { SubscriberId } from '../types.js';
+import { NotifierError } from './notifier-error.js';
+
+/**
+ * Reported on `errors$` when a subscriber callback throws or its returned promise rejects. The
+ * other subscribers still receive the notification and the listener keeps running.
+ */
+export class SubscriberError extends NotifierError {
+  override readonly name: string = 'SubscriberError';
+
+  constructor(
+    /** The id of the subscriber whose callback failed. */
+    readonly id: SubscriberId,
+    /** The channel of the notification it was handling. */
+    readonly channel: string,
+    options: { cause: unknown },
+  ) {
+    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
+    super(`Subscriber ${JSON.stringify(id)} failed on channel ${JSON.stringify(channel)}: ${reason}`, options);
+  }
+}

@@ -1,0 +1,41 @@
+/* The notifier */
+export { Notifier } from './notifier.js';
+export type { ChangeOptions, ChannelOptions, NotifierOptions } from './notifier-options.js';
+export type { NotifierStatus } from './status.js';
+export type { Counters } from './routing/counters.js';
+export type { ChannelView, SubscriberView } from './state/views.js';
+export type {
+  ConnectionState,
+  ConnectionStatus,
+  Notification,
+  ParseOption,
+  PayloadParser,
+  SubscriberCallback,
+  SubscriberId,
+} from './types.js';
+
+/* Sending and payloads */
+export { notifyQuery, MAX_PAYLOAD_BYTES } from './payload/serialize.js';
+export type { NotifyQuery } from './payload/serialize.js';
+export { parseJsonOrRaw, parseRaw } from './payload/parsers.js';
+export { MAX_CHANNEL_BYTES, validateChannel } from './channel-name.js';
+
+/* Sources: where notifications enter */
+export { PgListenSource } from './source/pg-listen-source.js';
+export type { PgListenSourceOptions } from './source/pg-listen-source.js';
+export type { ReconnectOptions } from './source/backoff.js';
+export { MemorySource } from './source/memory-source.js';
+export type { MemorySourceOptions } from './source/memory-source.js';
+export type { NotificationSource, RawNotification, SourceState } from './source/notification-source.js';
+
+/* Errors */
+export { NotifierError } from './errors/notifier-error.js';
+export { InvalidArgumentError } from './errors/invalid-argument-error.js';
+export { InvalidChannelError } from './errors/invalid-channel-error.js';
+export { UnknownChannelError } from './errors/unknown-channel-error.js';
+export { UnknownSubscriberError } from './errors/unknown-subscriber-error.js';
+export { PayloadTooLargeError } from './errors/payload-too-large-error.js';
+export { PayloadParseError } from './errors/payload-parse-error.js';
+export { SubscriberError } from './errors/subscriber-error.js';
+export { NotifierClosedError } from './errors/notifier-closed-error.js';
+export { ConnectionError } from './errors/connection-error.js';

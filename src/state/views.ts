@@ -1,0 +1,87 @@
+/**
+ * Read-only views of the {@link Registry}. Each returns a fresh, JSON-serialisable snapshot that
+ * shares nothing with the registry.
+ */
+import { UnknownChannelError } from '../errors/unknown-channel-error.js';
+import type { SubscriberId } from '../types.js';
+import type { ChannelEntry, Registry } from './registry.js';
+import { subscriberIdOf } from './subscriber-id.js';
+
+/** One channel in {@link channelsView}. */
+export interface ChannelView {
+  /** The channel's own mute flag. */
+  readonly muted: boolean;
+  /** Whether the server has acknowledged its LISTEN on the current connection. */
+  readonly active: boolean;
+  /** How many `channel$` observers it has. */
+  readonly observers: number;
+  /** Its callback subscribers, in subscription order, with their own mute flags. */
+  readonly subscribers: { readonly id: SubscriberId; readonly muted: boolean }[];
+}
+
+/** One subscriber in {@link subscribersView}. */
+export interface SubscriberView {
+  /** The subscriber id. */
+  readonly id: SubscriberId;
+  /** Its channels: its own mute flag there, the channel's, and whether the channel is LISTENed. */
+  readonly channels: Record<string, { readonly muted: boolean; readonly channelMuted: boolean; readonly active: boolean }>;
+}
+
+/** Every channel with its state and subscribers. */
+export function channelsView(registry: Registry, active: ReadonlySet<string>): Record<string, ChannelView> {
+  const view: Record<string, ChannelView> = {};
+  for (const [channel, entry] of registry.channels) {
+    view[channel] = {
+      muted: entry.muted,
+      active: active.has(channel),
+      observers: entry.observers,
+      subscribers: [...entry.subscribers.values()].map((s) => ({ id: subscriberIdOf(s.key), muted: s.muted })),
+    };
+  }
+  return view;
+}
+
+/** Every subscriber id with its channels. */
+export function subscribersView(registry: Registry, active: ReadonlySet<string>): SubscriberView[] {
+  return [...registry.subscriptions].map(([key, channels]) => {
+    const view: SubscriberView['channels'] = {};
+    for (const channel of channels) {
+      const entry = registry.channels.get(channel) as ChannelEntry;
+      view[channel] = {
+        muted: entry.subscribers.get(key)?.muted ?? false,
+        channelMuted: entry.muted,
+        active: active.has(channel),
+      };
+    }
+    return { id: subscriberIdOf(key), channels: view };
+  });
+}
+
+/** The given channels (all when none are given) whose mute flag is `muted`. */
+export function channelsByMute(registry: Registry, channels: readonly string[] | undefined, muted: boolean): string[] {
+  return entriesOf(registry, channels)
+    .filter(([, entry]) => entry.muted === muted)
+    .map(([channel]) => channel);
+}
+
+/** For each given channel (all when none are given), the subscriber ids whose own flag is `muted`. */
+export function subscribersByMute(
+  registry: Registry,
+  channels: readonly string[] | undefined,
+  muted: boolean,
+): Record<string, SubscriberId[]> {
+  const view: Record<string, SubscriberId[]> = {};
+  for (const [channel, entry] of entriesOf(registry, channels)) {
+    view[channel] = [...entry.subscribers.values()].filter((s) => s.muted === muted).map((s) => subscriberIdOf(s.key));
+  }
+  return view;
+}
+
+function entriesOf(registry: Registry, channels: readonly string[] | undefined): [string, ChannelEntry][] {
+  if (channels === undefined) return [...registry.channels];
+  return channels.map((channel) => {
+    const entry = registry.channels.get(channel);
+    if (entry === undefined) throw new UnknownChannelError(channel);
+    return [channel, entry];
+  });
+}

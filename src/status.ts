@@ -1,0 +1,24 @@
+import type { Counters } from './routing/counters.js';
+import type { ConnectionState } from './types.js';
+
+/** What `status()` reports: a fresh, JSON-serialisable snapshot. */
+export interface NotifierStatus {
+  /** Same as `isRunning()`: a connection is open and serving. */
+  readonly running: boolean;
+  /** The current value of `state$`. */
+  readonly connection: ConnectionState;
+  /** How many channels are registered. */
+  readonly channels: number;
+  /** The channels whose LISTEN the server acknowledged on the current connection. */
+  readonly activeChannels: string[];
+  /** The muted channels. */
+  readonly mutedChannels: string[];
+  /** How many distinct subscriber ids are subscribed. */
+  readonly subscribers: number;
+  /** How many (subscriber, channel) pairs exist. */
+  readonly subscriptions: number;
+  /** How many `channel$` observers are subscribed, over all channels. */
+  readonly observers: number;
+  /** Running totals since the notifier was created. */
+  readonly counters: Readonly<Counters>;
+}
