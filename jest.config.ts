@@ -37,8 +37,8 @@ const config: Config = {
       transform,
       moduleNameMapper,
       // One PostgreSQL for the whole run: the machine's (DATABASE_URL) or an embedded one.
-      globalSetup: '<rootDir>/tests/support/global-setup.ts',
-      globalTeardown: '<rootDir>/tests/support/global-teardown.ts',
+      globalSetup: '<rootDir>/tests/support/global-setup.mjs',
+      globalTeardown: '<rootDir>/tests/support/global-teardown.mjs',
       testTimeout: 60_000,
     },
   ],

