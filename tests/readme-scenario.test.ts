@@ -2,8 +2,8 @@
 // examples, against a real PostgreSQL.
 import type pg from 'pg';
 
-import { Notifier, type SubscriberId } from '../src/index';
-import { closer, connectClient, databaseUrl, waitFor } from './support/db';
+import { Notifier, type SubscriberId } from '../src/index.js';
+import { closer, connectClient, databaseUrl, waitFor } from './support/db.js';
 
 const notifiers = closer();
 let client: pg.Client;

@@ -8,8 +8,8 @@ import {
   UnknownChannelError,
   UnknownSubscriberError,
   type SubscriberId,
-} from '../src/index';
-import { closer, connectClient, databaseUrl, pgNotify, sleep, uniqueChannel, waitFor } from './support/db';
+} from '../src/index.js';
+import { closer, connectClient, databaseUrl, pgNotify, sleep, uniqueChannel, waitFor } from './support/db.js';
 
 const notifiers = closer();
 let client: pg.Client;

@@ -80,15 +80,21 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
         pid: notification.processId,
       });
     });
-    const answered = <T>(query: Promise<T> | undefined): Promise<T | undefined> =>
-      Promise.resolve(query).then((result) => {
+    // One query at a time, in order: pg deprecates queueing queries on a busy client (pg 9 drops
+    // it), and pg-listen would queue our LISTENs and its own queries side by side.
+    let tail: Promise<unknown> = Promise.resolve();
+    const answered = <T>(query: () => Promise<T> | undefined): Promise<T | undefined> => {
+      const result = tail.then(query).then((value) => {
         progress++;
-        return result;
+        return value;
       });
+      tail = result.catch(() => undefined);
+      return result;
+    };
 
     const session: PgSession = {
-      listen: (channel) => answered(pgListen.listenTo(channel)),
-      unlisten: (channel) => answered(pgListen.unlisten(channel)),
+      listen: (channel) => answered(() => pgListen.listenTo(channel)),
+      unlisten: (channel) => answered(() => pgListen.unlisten(channel)),
       fail,
     };
 
@@ -105,7 +111,7 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
             timeoutMs: options.heartbeatTimeoutMs,
             ping: () => {
               listening = !listening;
-              return answered(listening ? pgListen.listenTo(heartbeatChannel) : pgListen.unlisten(heartbeatChannel));
+              return answered(() => (listening ? pgListen.listenTo(heartbeatChannel) : pgListen.unlisten(heartbeatChannel)));
             },
             progress: () => progress,
             onDead: (error) => {

@@ -1,6 +1,6 @@
 import pg from 'pg';
 
-import type { Notifier } from '../../src/index';
+import type { Notifier } from '../../src/index.js';
 
 /** The test run's PostgreSQL (see global-setup). */
 export function databaseUrl(): string {
