@@ -22,6 +22,8 @@ const transform: Config['transform'] = {
 const moduleNameMapper = { '^(\\.{1,2}/.*)\\.js$': '$1' };
 
 const config: Config = {
+  // Generous: these tests wait on a real server; failures come from assertions, not the clock.
+  testTimeout: 60_000,
   projects: [
     {
       displayName: 'marbles',
@@ -39,7 +41,6 @@ const config: Config = {
       // One PostgreSQL for the whole run: the machine's (DATABASE_URL) or an embedded one.
       globalSetup: '<rootDir>/tests/support/global-setup.mjs',
       globalTeardown: '<rootDir>/tests/support/global-teardown.mjs',
-      testTimeout: 60_000,
     },
   ],
 };
