@@ -29,7 +29,7 @@ describe('fan-out and error isolation', () => {
         source.deliver('jobs', payload);
       });
       expectObservable(notifier.channel$('jobs').pipe(map((n) => n.payload))).toBe('-a-b', { a: 1, b: 2 });
-      expectObservable(notifier.channel$('jobs').pipe(map((n) => n.payload * 10))).toBe('-a-b', { a: 10, b: 20 });
+      expectObservable(notifier.channel$<number>('jobs').pipe(map((n) => n.payload * 10))).toBe('-a-b', { a: 10, b: 20 });
       flush();
       expect(calls).toEqual(['x1', 'y1', 'z1', 'x2', 'y2', 'z2']);
       expect(parsed).toEqual(['1', '2']);

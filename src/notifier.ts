@@ -431,7 +431,7 @@ export class Notifier {
     this.#state.next({ status, ...(attempt === undefined ? {} : { attempt }), ...(error === undefined ? {} : { error }) });
     if (error !== undefined) {
       this.#counters.connectionErrors++;
-      this.#report(error instanceof ConnectionError ? error : new ConnectionError('Connection problem', { cause: error }));
+      this.#report(error instanceof ConnectionError ? error : new ConnectionError('Connection problem', { cause: error, explain: true }));
     }
   }
 

@@ -8,7 +8,13 @@ import { NotifierError } from './notifier-error.js';
 export class ConnectionError extends NotifierError {
   override readonly name: string = 'ConnectionError';
 
-  constructor(message: string, options?: { cause: unknown }) {
-    super(options && options.cause instanceof Error ? `${message}: ${options.cause.message}` : message, options);
+  /**
+   * @param message - what happened.
+   * @param options - `cause`: the underlying error; `explain`: append its message (for causes
+   * worth reading, such as ECONNREFUSED, not for pg-listen's internal retry wording).
+   */
+  constructor(message: string, options?: { cause: unknown; explain?: boolean }) {
+    const explain = options?.explain === true && options.cause instanceof Error;
+    super(explain ? `${message}: ${(options.cause as Error).message}` : message, options && { cause: options.cause });
   }
 }

@@ -50,7 +50,7 @@ export function startHeartbeat(options: HeartbeatOptions): () => void {
         clearTimeout(deadline);
       },
       (cause: unknown) => {
-        die(new ConnectionError('The heartbeat failed', { cause }));
+        die(new ConnectionError('The heartbeat failed', { cause, explain: true }));
       },
     );
   }, intervalMs);

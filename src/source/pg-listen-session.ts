@@ -123,7 +123,7 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
         subscriber.next(session);
       },
       (cause: unknown) => {
-        fail(new ConnectionError('Could not connect to PostgreSQL', { cause }));
+        fail(new ConnectionError('Could not connect to PostgreSQL', { cause, explain: true }));
       },
     );
 

@@ -179,7 +179,7 @@ export class ListenReconciler {
         // reconnect with backoff (state$ and errors$ carry the reason); the new session LISTENs
         // everything again.
         this.#source.recycle(
-          cause instanceof ConnectionError ? cause : new ConnectionError('The server refused a LISTEN or UNLISTEN', { cause }),
+          cause instanceof ConnectionError ? cause : new ConnectionError('The server refused a LISTEN or UNLISTEN', { cause, explain: true }),
         );
       },
     });

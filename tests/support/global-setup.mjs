@@ -1,6 +1,6 @@
 import pg from 'pg';
 
-import { startPostgres } from './postgres-server.mjs';
+import { startPostgres } from '../../scripts/embedded-postgres.mjs';
 
 /**
  * One PostgreSQL for the test run: `DATABASE_URL` when it is set, otherwise an embedded server

