@@ -5,7 +5,7 @@ import { filter, firstValueFrom } from 'rxjs';
 import { Notifier, type ConnectionState, type NotifierError } from '../src/index.js';
 import { closer, connectClient, sleep, uniqueChannel, waitFor } from './support/db.js';
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js';
-import { startTcpProxy } from './support/tcp-proxy.js';
+import { freePort, startTcpProxy } from './support/tcp-proxy.js';
 
 jest.setTimeout(120_000);
 
@@ -159,4 +159,34 @@ test('close() during an outage cancels everything: no session of ours exists onc
   admin = await connectClient(server.url);
   await sleep(1_500); // longer than any backoff it could have had left
   expect(await backendsOf(app)).toEqual([]);
+});
+
+test('the first connect is retried too: a server that is not there yet is listened to once it appears', async () => {
+  const port = await freePort();
+  const n = notifiers.track(
+    new Notifier(
+      { host: '127.0.0.1', port, user: 'postgres', password: 'postgres', database: 'postgres' },
+      { reconnect: { initialDelayMs: 20, maxDelayMs: 200 } },
+    ),
+  );
+  const states: ConnectionState[] = [];
+  n.state$.subscribe((state) => states.push(state));
+  n.errors$.subscribe();
+  const ch = uniqueChannel('late');
+  const got: unknown[] = [];
+  const subscribed = n.subscribe('s', ch, (_id, _c, payload) => got.push(payload));
+  await waitFor('three failed attempts', () => states.filter((s) => s.status === 'connecting' && s.error !== undefined).length >= 3);
+  expect(states.map((s) => s.status).filter((s) => s !== 'connecting')).toEqual(['idle']);
+  expect(states.at(-1)?.error?.message).toMatch(/Could not connect to PostgreSQL: .*ECONNREFUSED/);
+  const proxy = await startTcpProxy(server.port, port);
+  try {
+    await subscribed;
+    expect(n.isRunning()).toBe(true);
+    expect(n.activeChannels()).toEqual([ch]);
+    await admin.query('SELECT pg_notify($1, $2)', [ch, '1']);
+    await waitFor('delivery', () => got.length === 1);
+    await n.close();
+  } finally {
+    await proxy.close();
+  }
 });

@@ -1,3 +1,4 @@
+import { messageOf } from './message-of.js';
 import { NotifierError } from './notifier-error.js';
 
 /**
@@ -14,7 +15,6 @@ export class ConnectionError extends NotifierError {
    * worth reading, such as ECONNREFUSED, not for pg-listen's internal retry wording).
    */
   constructor(message: string, options?: { cause: unknown; explain?: boolean }) {
-    const explain = options?.explain === true && options.cause instanceof Error;
-    super(explain ? `${message}: ${(options.cause as Error).message}` : message, options && { cause: options.cause });
+    super(options?.explain === true ? `${message}: ${messageOf(options.cause)}` : message, options && { cause: options.cause });
   }
 }

@@ -1,3 +1,4 @@
+import { messageOf } from './message-of.js';
 import { NotifierError } from './notifier-error.js';
 
 /**
@@ -16,8 +17,4 @@ export class PayloadParseError extends NotifierError {
   ) {
     super(`Could not parse the payload on channel ${JSON.stringify(channel)}: ${messageOf(options.cause)}`, options);
   }
-}
-
-function messageOf(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -1,4 +1,5 @@
 import type { SubscriberId } from '../types.js';
+import { messageOf } from './message-of.js';
 import { NotifierError } from './notifier-error.js';
 
 /**
@@ -15,7 +16,6 @@ export class SubscriberError extends NotifierError {
     readonly channel: string,
     options: { cause: unknown },
   ) {
-    const reason = options.cause instanceof Error ? options.cause.message : String(options.cause);
-    super(`Subscriber ${JSON.stringify(id)} failed on channel ${JSON.stringify(channel)}: ${reason}`, options);
+    super(`Subscriber ${JSON.stringify(id)} failed on channel ${JSON.stringify(channel)}: ${messageOf(options.cause)}`, options);
   }
 }
