@@ -1,19 +1,12 @@
-import type pg from 'pg';
 
 import { InvalidChannelError, Notifier } from '../src/index.js';
-import { closer, connectClient, databaseUrl, pgNotify, waitFor } from './support/db.js';
+import { databaseUrl, pgNotify, useTestDatabase, waitFor } from './support/db.js';
 
-const notifiers = closer();
-let client: pg.Client;
+const db = useTestDatabase();
 
 beforeAll(async () => {
-  client = await connectClient();
-  await client.query('CREATE TABLE IF NOT EXISTS pgnotifier_canary (id int)');
+  await db.client.query('CREATE TABLE IF NOT EXISTS pgnotifier_canary (id int)');
 });
-afterAll(async () => {
-  await client.end();
-});
-afterEach(() => notifiers.closeAll());
 
 const suffix = `${process.pid}`;
 const odd = [
@@ -28,27 +21,27 @@ const odd = [
 ];
 
 test('odd names are quoted, case-exact and cannot inject SQL; a channel named "error" works', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const seen: [string, unknown][] = [];
   for (const channel of odd) n.channel$(channel).subscribe((x) => seen.push([x.channel, x.payload]));
   await n.start();
   expect(n.activeChannels().sort()).toEqual([...odd].sort());
-  for (const [i, channel] of odd.entries()) await pgNotify(client, channel, String(i));
+  for (const [i, channel] of odd.entries()) await pgNotify(db.client, channel, String(i));
   // Case-exact: the unquoted spelling folds to lower case and reaches nobody.
-  await client.query(`NOTIFY upper${suffix}, 'folded'`);
+  await db.client.query(`NOTIFY upper${suffix}, 'folded'`);
   await waitFor('one notification per name', () => seen.length >= odd.length);
   expect(seen).toEqual(odd.map((channel, i) => [channel, i]));
-  const { rowCount } = await client.query(`SELECT 1 FROM pg_tables WHERE tablename = 'pgnotifier_canary'`);
+  const { rowCount } = await db.client.query(`SELECT 1 FROM pg_tables WHERE tablename = 'pgnotifier_canary'`);
   expect(rowCount).toBe(1);
 });
 
 test('the name limit is 63 UTF-8 bytes, checked before anything reaches the server', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const longest = 'é'.repeat(31) + 'x'; // 63 bytes
   const seen: unknown[] = [];
   n.channel$(longest).subscribe((x) => seen.push(x.payload));
   await n.start();
-  await pgNotify(client, longest, '"fits"');
+  await pgNotify(db.client, longest, '"fits"');
   await waitFor('the notification', () => seen.length === 1);
   expect(() => n.channel$('é'.repeat(32))).toThrow(InvalidChannelError);
   expect(() => n.channel$('x'.repeat(64))).toThrow(/64 UTF-8 bytes/);

@@ -1,22 +1,12 @@
-import type pg from 'pg';
 import { bufferCount, filter, firstValueFrom, map, merge, take, toArray } from 'rxjs';
 
 import { Notifier } from '../src/index.js';
-import { closer, connectClient, databaseUrl, pgNotify, sleep, uniqueChannel, waitFor } from './support/db.js';
+import { databaseUrl, pgNotify, sleep, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 
-const notifiers = closer();
-let client: pg.Client;
-
-beforeAll(async () => {
-  client = await connectClient();
-});
-afterAll(async () => {
-  await client.end();
-});
-afterEach(() => notifiers.closeAll());
+const db = useTestDatabase();
 
 test('observers share one LISTEN; the last one leaving UNLISTENs unless callbacks remain', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const ch = uniqueChannel('shared');
   const stream = n.channel$(ch);
   expect(n.channels()[ch]).toMatchObject({ active: false, observers: 0 });
@@ -26,7 +16,7 @@ test('observers share one LISTEN; the last one leaving UNLISTENs unless callback
   const s2 = n.channel$(ch).subscribe((x) => second.push(x.payload));
   await n.start();
   expect(n.channels()[ch]).toMatchObject({ active: true, observers: 2 });
-  await pgNotify(client, ch, '1');
+  await pgNotify(db.client, ch, '1');
   await waitFor('both observers', () => first.length === 1 && second.length === 1);
 
   s1.unsubscribe();
@@ -40,7 +30,7 @@ test('observers share one LISTEN; the last one leaving UNLISTENs unless callback
 });
 
 test('channel$ is hot and composes with RxJS operators', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const [a, b] = [uniqueChannel('a'), uniqueChannel('b')];
   const merged = firstValueFrom(
     merge(n.channel$<{ n: number }>(a), n.channel$<{ n: number }>(b)).pipe(
@@ -50,30 +40,30 @@ test('channel$ is hot and composes with RxJS operators', async () => {
     ),
   );
   await n.start();
-  for (let i = 1; i <= 6; i++) await pgNotify(client, i % 2 === 0 ? a : b, JSON.stringify({ n: i }));
+  for (let i = 1; i <= 6; i++) await pgNotify(db.client, i % 2 === 0 ? a : b, JSON.stringify({ n: i }));
   expect(await merged).toEqual(['a2', 'a4', 'a6']);
   // Hot: a late observer hears only what comes after it subscribed.
   const late = firstValueFrom(n.channel$(a).pipe(take(1), toArray()));
   await n.start();
-  await pgNotify(client, a, '{"n":8}');
+  await pgNotify(db.client, a, '{"n":8}');
   expect((await late).map((x) => x.payload)).toEqual([{ n: 8 }]);
 });
 
 test('muting a channel silences observers without completing them; unmuting resumes', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const ch = uniqueChannel('mute');
   const seen: unknown[] = [];
   let completed = false;
   n.channel$(ch).subscribe({ next: (x) => seen.push(x.payload), complete: () => (completed = true) });
   await n.start();
-  await pgNotify(client, ch, '1');
+  await pgNotify(db.client, ch, '1');
   await waitFor('the first', () => seen.length === 1);
   await n.muteChannels(ch);
   expect(n.activeChannels()).toEqual([]);
-  await pgNotify(client, ch, '2');
+  await pgNotify(db.client, ch, '2');
   await sleep(50);
   await n.unmuteChannels(ch);
-  await pgNotify(client, ch, '3');
+  await pgNotify(db.client, ch, '3');
   await waitFor('the third', () => seen.length === 2);
   expect(seen).toEqual([1, 3]);
   expect(completed).toBe(false);
@@ -82,7 +72,7 @@ test('muting a channel silences observers without completing them; unmuting resu
 });
 
 test('no loss: 5,000 notifications on one channel arrive in order while 300 changes run on other channels', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const main = uniqueChannel('stream');
   const received: number[] = [];
   await n.subscribe('counter', main, (_id, _channel, payload) => {
@@ -95,7 +85,7 @@ test('no loss: 5,000 notifications on one channel arrive in order while 300 chan
   const others = Array.from({ length: 20 }, (_, i) => uniqueChannel(`other${i}`));
   const sending = (async () => {
     for (let i = 0; i < 5000; i += 100) {
-      await client.query('SELECT pg_notify($1, g::text) FROM generate_series($2::int, $3::int) AS g', [main, i, i + 99]);
+      await db.client.query('SELECT pg_notify($1, g::text) FROM generate_series($2::int, $3::int) AS g', [main, i, i + 99]);
     }
   })();
   const changing = (async () => {

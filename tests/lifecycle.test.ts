@@ -1,27 +1,17 @@
-import type pg from 'pg';
 
 import { Notifier, type ConnectionState } from '../src/index.js';
-import { closer, connectClient, databaseUrl, pgNotify, sleep, uniqueChannel, waitFor } from './support/db.js';
+import { databaseUrl, pgNotify, sleep, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 
-const notifiers = closer();
-let client: pg.Client;
-
-beforeAll(async () => {
-  client = await connectClient();
-});
-afterAll(async () => {
-  await client.end();
-});
-afterEach(() => notifiers.closeAll());
+const db = useTestDatabase();
 
 async function sessionsNamed(name: string): Promise<number> {
-  const { rows } = await client.query<{ count: string }>('SELECT count(*) FROM pg_stat_activity WHERE application_name = $1', [name]);
+  const { rows } = await db.client.query<{ count: string }>('SELECT count(*) FROM pg_stat_activity WHERE application_name = $1', [name]);
   return Number(rows[0]?.count);
 }
 
 test('idle until the first change that needs the server; stop keeps the registry; start applies what changed meanwhile', async () => {
   const app = uniqueChannel('app');
-  const n = notifiers.track(new Notifier({ connectionString: databaseUrl(), application_name: app }));
+  const n = db.track(new Notifier({ connectionString: databaseUrl(), application_name: app }));
   const states: ConnectionState['status'][] = [];
   n.state$.subscribe((s) => states.push(s.status));
   const ch = uniqueChannel('life');
@@ -48,17 +38,17 @@ test('idle until the first change that needs the server; stop keeps the registry
 
   await n.start();
   expect(n.activeChannels().sort()).toEqual([ch, other].sort());
-  await pgNotify(client, other, '"back"');
+  await pgNotify(db.client, other, '"back"');
   await waitFor('delivery after start', () => seen.length === 1);
   expect(states).toEqual(['idle', 'connecting', 'connected', 'stopped', 'connecting', 'connected']);
 });
 
 test('restart() always reconnects, even when nothing changed', async () => {
   const app = uniqueChannel('app');
-  const n = notifiers.track(new Notifier({ connectionString: databaseUrl(), application_name: app }));
+  const n = db.track(new Notifier({ connectionString: databaseUrl(), application_name: app }));
   const ch = uniqueChannel('restart');
   await n.subscribe('s', ch, () => undefined);
-  const pid = async () => (await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0]?.pid;
+  const pid = async () => (await db.client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0]?.pid;
   const before = await pid();
   await n.restart();
   await waitFor('one session', async () => (await sessionsNamed(app)) === 1);
@@ -67,13 +57,13 @@ test('restart() always reconnects, even when nothing changed', async () => {
 });
 
 test('status() reports counts and counters as JSON', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const ch = uniqueChannel('status');
   n.channel$(ch).subscribe();
   await n.subscribe(['a', 1], ch, () => undefined);
   await n.subscribe('b', ch, () => undefined);
   await n.muteSubscriber('b');
-  await pgNotify(client, ch, '1');
+  await pgNotify(db.client, ch, '1');
   await waitFor('delivery', () => n.status().counters.received === 1);
   const status = n.status();
   expect(JSON.parse(JSON.stringify(status))).toEqual({

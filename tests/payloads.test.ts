@@ -1,33 +1,23 @@
-import type pg from 'pg';
 
 import { Notifier, notifyQuery, PayloadParseError, PayloadTooLargeError, type NotifierError } from '../src/index.js';
-import { closer, connectClient, databaseUrl, pgNotify, uniqueChannel, waitFor } from './support/db.js';
+import { databaseUrl, pgNotify, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 
-const notifiers = closer();
-let client: pg.Client;
-
-beforeAll(async () => {
-  client = await connectClient();
-});
-afterAll(async () => {
-  await client.end();
-});
-afterEach(() => notifiers.closeAll());
+const db = useTestDatabase();
 
 test('the default parser: JSON where it parses, the raw text otherwise; nothing kills the listener', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const ch = uniqueChannel('payloads');
   const seen: unknown[] = [];
   n.channel$(ch).subscribe((notification) => seen.push(notification.payload));
   await n.start();
   const raw = ['', 'hello', 'true', 'null', '42', '"x"', '{"a":1}', '[1,2]', '{"broken', ' 7 ', 'é€'];
-  for (const payload of raw) await pgNotify(client, ch, payload);
+  for (const payload of raw) await pgNotify(db.client, ch, payload);
   await waitFor('every payload', () => seen.length === raw.length);
   expect(seen).toEqual(['', 'hello', true, null, 42, 'x', { a: 1 }, [1, 2], '{"broken', 7, 'é€']);
 });
 
 test('parse options: raw, a function per channel$, and a throwing parser reported without stopping the flow', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl(), { parse: 'raw' }));
+  const n = db.track(new Notifier(databaseUrl(), { parse: 'raw' }));
   const ch = uniqueChannel('parse');
   const errors: NotifierError[] = [];
   n.errors$.subscribe((error) => errors.push(error));
@@ -37,9 +27,9 @@ test('parse options: raw, a function per channel$, and a throwing parser reporte
   n.channel$(ch).subscribe((x) => asRaw.push(x.payload));
   n.channel$<number>(ch, { parse: (text) => JSON.parse(text) as number }).subscribe((x) => strict.push(x.payload));
   await n.subscribe('cb', ch, (_id, _channel, payload) => viaCallback.push(payload));
-  await pgNotify(client, ch, '1');
-  await pgNotify(client, ch, 'not json');
-  await pgNotify(client, ch, '3');
+  await pgNotify(db.client, ch, '1');
+  await pgNotify(db.client, ch, 'not json');
+  await pgNotify(db.client, ch, '3');
   await waitFor('three raw payloads', () => asRaw.length === 3 && strict.length === 2);
   expect(asRaw).toEqual(['1', 'not json', '3']);
   expect(viaCallback).toEqual(['1', 'not json', '3']);
@@ -52,7 +42,7 @@ test('parse options: raw, a function per channel$, and a throwing parser reporte
 });
 
 test('notify() round-trips every JSON value: the string "42" stays a string', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const ch = uniqueChannel('roundtrip');
   const seen: unknown[] = [];
   n.channel$(ch).subscribe((x) => seen.push(x.payload));
@@ -64,7 +54,7 @@ test('notify() round-trips every JSON value: the string "42" stays a string', as
 });
 
 test('payload limit: 7999 bytes are sent, 8000 are refused before anything is sent, counting UTF-8 bytes', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl(), { parse: 'raw' }));
+  const n = db.track(new Notifier(databaseUrl(), { parse: 'raw' }));
   const ch = uniqueChannel('limit');
   const seen: string[] = [];
   n.channel$<string>(ch).subscribe((x) => seen.push(x.payload));
@@ -85,25 +75,25 @@ test('payload limit: 7999 bytes are sent, 8000 are refused before anything is se
 });
 
 test('notifyQuery commits with the caller’s transaction, and a rollback sends nothing', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const ch = uniqueChannel('tx');
   const seen: unknown[] = [];
   n.channel$(ch).subscribe((x) => seen.push(x.payload));
   await n.start();
-  await client.query('BEGIN');
-  await client.query(notifyQuery(ch, { step: 'rolled back' }));
-  await client.query('ROLLBACK');
-  await client.query('BEGIN');
-  await client.query(notifyQuery(ch, { step: 'committed' }));
+  await db.client.query('BEGIN');
+  await db.client.query(notifyQuery(ch, { step: 'rolled back' }));
+  await db.client.query('ROLLBACK');
+  await db.client.query('BEGIN');
+  await db.client.query(notifyQuery(ch, { step: 'committed' }));
   expect(seen).toEqual([]);
-  await client.query('COMMIT');
+  await db.client.query('COMMIT');
   await waitFor('the committed one', () => seen.length === 1);
   expect(seen).toEqual([{ step: 'committed' }]);
   expect(notifyQuery('c', '42')).toEqual({ text: 'SELECT pg_notify($1, $2)', values: ['c', '"42"'] });
 });
 
 test('a throwing or rejecting callback is reported; the other subscribers still get every notification', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const ch = uniqueChannel('isolation');
   const errors: NotifierError[] = [];
   n.errors$.subscribe((error) => errors.push(error));
@@ -113,7 +103,7 @@ test('a throwing or rejecting callback is reported; the other subscribers still 
   });
   await n.subscribe('rejecter', ch, () => Promise.reject(new Error('async boom')));
   await n.subscribe('good', ch, (_id, _channel, payload) => good.push(payload));
-  for (let i = 0; i < 3; i++) await pgNotify(client, ch, String(i));
+  for (let i = 0; i < 3; i++) await pgNotify(db.client, ch, String(i));
   await waitFor('three good deliveries and six errors', () => good.length === 3 && errors.length === 6);
   expect(good).toEqual([0, 1, 2]);
   expect(errors.map((e) => [e.name, (e as { id?: unknown }).id])).toEqual(

@@ -1,23 +1,13 @@
 // The scenario of the Python original's README: channels ch1, ch2, ch3 and its five pg_notify
 // examples, against a real PostgreSQL.
-import type pg from 'pg';
 
 import { Notifier, type SubscriberId } from '../src/index.js';
-import { closer, connectClient, databaseUrl, waitFor } from './support/db.js';
+import { databaseUrl, useTestDatabase, waitFor } from './support/db.js';
 
-const notifiers = closer();
-let client: pg.Client;
-
-beforeAll(async () => {
-  client = await connectClient();
-});
-afterAll(async () => {
-  await client.end();
-});
-afterEach(() => notifiers.closeAll());
+const db = useTestDatabase();
 
 test('the original README scenario delivers each payload, parsed, to the right subscribers', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const calls: [SubscriberId, string, unknown, number][] = [];
   const record = (id: SubscriberId, channel: string, payload: unknown, pid: number) => {
     calls.push([id, channel, payload, pid]);
@@ -32,13 +22,13 @@ test('the original README scenario delivers each payload, parsed, to the right s
   expect(n.activeChannels().sort()).toEqual(['ch1', 'ch2']);
   expect(n.channels().ch3).toEqual({ muted: false, active: false, observers: 0, subscribers: [] });
 
-  const { rows } = await client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
+  const { rows } = await db.client.query<{ pid: number }>('SELECT pg_backend_pid() AS pid');
   const sender = rows[0]?.pid;
-  await client.query(`select pg_notify('ch1', '"WARNING: Something really bad happened"')`);
-  await client.query(`select pg_notify('ch1', '{"topic": "abc", "data": "some data", "something": "else"}')`);
-  await client.query(`select pg_notify('ch2', '{"topic": "xyz", "notice": "update", "data": [2, "stuff"]}')`);
-  await client.query(`select pg_notify('ch2', '[1,2,3,4,5]')`);
-  await client.query(`select pg_notify('ch3', '[1,2,3,4,5]')`);
+  await db.client.query(`select pg_notify('ch1', '"WARNING: Something really bad happened"')`);
+  await db.client.query(`select pg_notify('ch1', '{"topic": "abc", "data": "some data", "something": "else"}')`);
+  await db.client.query(`select pg_notify('ch2', '{"topic": "xyz", "notice": "update", "data": [2, "stuff"]}')`);
+  await db.client.query(`select pg_notify('ch2', '[1,2,3,4,5]')`);
+  await db.client.query(`select pg_notify('ch3', '[1,2,3,4,5]')`);
 
   await waitFor('six deliveries', () => calls.length >= 6);
   expect(calls).toEqual([

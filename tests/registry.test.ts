@@ -1,4 +1,3 @@
-import type pg from 'pg';
 
 import {
   InvalidArgumentError,
@@ -9,18 +8,9 @@ import {
   UnknownSubscriberError,
   type SubscriberId,
 } from '../src/index.js';
-import { closer, connectClient, databaseUrl, pgNotify, sleep, uniqueChannel, waitFor } from './support/db.js';
+import { databaseUrl, pgNotify, sleep, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 
-const notifiers = closer();
-let client: pg.Client;
-
-beforeAll(async () => {
-  client = await connectClient();
-});
-afterAll(async () => {
-  await client.end();
-});
-afterEach(() => notifiers.closeAll());
+const db = useTestDatabase();
 
 function recorder() {
   const calls: { id: SubscriberId; channel: string; payload: unknown }[] = [];
@@ -31,13 +21,13 @@ function recorder() {
 }
 
 test('an id keeps one callback per channel; re-subscribing the same pair replaces it and keeps its mute flag', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const [a, b] = [uniqueChannel('a'), uniqueChannel('b')];
   const { calls, fn } = recorder();
   await n.subscribe('x', a, fn('fa'));
   await n.subscribe('x', b, fn('fb'));
-  await pgNotify(client, a, '1');
-  await pgNotify(client, b, '2');
+  await pgNotify(db.client, a, '1');
+  await pgNotify(db.client, b, '2');
   await waitFor('two calls', () => calls.length === 2);
   expect(calls).toEqual([
     { id: ['fa', 'x'], channel: a, payload: 1 },
@@ -49,13 +39,13 @@ test('an id keeps one callback per channel; re-subscribing the same pair replace
   expect(n.mutedSubscribers(a)).toEqual({ [a]: ['x'] });
   await n.unmuteSubscriber('x', a);
   calls.length = 0;
-  await pgNotify(client, a, '3');
+  await pgNotify(db.client, a, '3');
   await waitFor('one call', () => calls.length === 1);
   expect(calls).toEqual([{ id: ['fa2', 'x'], channel: a, payload: 3 }]);
 });
 
 test('array ids compare by value and are returned as copies', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const ch = uniqueChannel('tuple');
   const id: (string | number)[] = [2, 'another_id'];
   const { calls, fn } = recorder();
@@ -66,7 +56,7 @@ test('array ids compare by value and are returned as copies', async () => {
   await n.muteSubscriber([2, 'another_id'], ch);
   expect(n.mutedSubscribers()).toEqual({ [ch]: [[2, 'another_id']] });
   expect(n.nonMutedSubscribers()).toEqual({ [ch]: [[1, '1']] });
-  await pgNotify(client, ch, '"hi"');
+  await pgNotify(db.client, ch, '"hi"');
   await waitFor('one call', () => calls.length === 1);
   expect(calls).toEqual([{ id: ['u', [1, '1']], channel: ch, payload: 'hi' }]);
   // 1 and '1' are different ids.
@@ -74,7 +64,7 @@ test('array ids compare by value and are returned as copies', async () => {
 });
 
 test('unsubscribe removes one pair only, or all pairs of the id without a channel', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const [a, b] = [uniqueChannel('a'), uniqueChannel('b')];
   const { calls, fn } = recorder();
   await n.subscribe('x', a, fn('x'));
@@ -83,8 +73,8 @@ test('unsubscribe removes one pair only, or all pairs of the id without a channe
   await n.unsubscribe('x', a);
   expect(n.activeChannels()).toEqual([b]);
   expect(n.channels()[a]).toMatchObject({ active: false, subscribers: [] });
-  await pgNotify(client, a, '1');
-  await pgNotify(client, b, '2');
+  await pgNotify(db.client, a, '1');
+  await pgNotify(db.client, b, '2');
   await waitFor('two calls', () => calls.length === 2);
   await sleep(50);
   expect(calls).toEqual([
@@ -97,7 +87,7 @@ test('unsubscribe removes one pair only, or all pairs of the id without a channe
 });
 
 test('mute rules: channel mute overrides subscriber mute, keeps their flags, and drives LISTEN', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const [a, b, c] = [uniqueChannel('a'), uniqueChannel('b'), uniqueChannel('c')];
   const { calls, fn } = recorder();
   await n.subscribe('s1', a, fn('s1'));
@@ -117,11 +107,11 @@ test('mute rules: channel mute overrides subscriber mute, keeps their flags, and
     },
     { id: 's2', channels: { [a]: { muted: true, channelMuted: true, active: false } } },
   ]);
-  await pgNotify(client, a, '"while muted"');
+  await pgNotify(db.client, a, '"while muted"');
 
   await n.unmuteChannels(a);
   expect(n.mutedSubscribers(a)).toEqual({ [a]: ['s2'] });
-  await pgNotify(client, a, '"after unmute"');
+  await pgNotify(db.client, a, '"after unmute"');
   await waitFor('one call', () => calls.length === 1);
   await sleep(50);
   expect(calls).toEqual([{ id: ['s1', 's1'], channel: a, payload: 'after unmute' }]);
@@ -143,7 +133,7 @@ test('mute rules: channel mute overrides subscriber mute, keeps their flags, and
 });
 
 test('bad input throws a typed error synchronously and leaves the state exactly as it was', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const ch = uniqueChannel('state');
   await n.subscribe('s', ch, () => undefined);
   const before = JSON.stringify([n.channels(), n.subscribers(), n.activeChannels()]);
@@ -169,7 +159,7 @@ test('bad input throws a typed error synchronously and leaves the state exactly 
 });
 
 test('removeChannels removes subscribers, completes observers, UNLISTENs; unknown channels are ignored', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const [a, b] = [uniqueChannel('a'), uniqueChannel('b')];
   const { calls, fn } = recorder();
   let completed = false;
@@ -181,14 +171,14 @@ test('removeChannels removes subscribers, completes observers, UNLISTENs; unknow
   expect(Object.keys(n.channels())).toEqual([b]);
   expect(n.subscribers()).toEqual([{ id: 's', channels: { [b]: { muted: false, channelMuted: false, active: true } } }]);
   expect(n.activeChannels()).toEqual([b]);
-  await pgNotify(client, a, '1');
-  await pgNotify(client, b, '2');
+  await pgNotify(db.client, a, '1');
+  await pgNotify(db.client, b, '2');
   await waitFor('one call', () => calls.length === 1);
   expect(calls).toEqual([{ id: ['s', 's'], channel: b, payload: 2 }]);
 });
 
 test('autorun: false changes the registry at once and the server at the next start', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   const [a, b] = [uniqueChannel('a'), uniqueChannel('b')];
   const { calls, fn } = recorder();
   await n.subscribe('s', a, fn('s'));
@@ -199,23 +189,23 @@ test('autorun: false changes the registry at once and the server at the next sta
   await n.removeChannels(a, { autorun: false });
   // Still LISTENed on the server until the restart; its notifications reach no one.
   expect(n.activeChannels()).toEqual([a]);
-  await pgNotify(client, a, '1');
+  await pgNotify(db.client, a, '1');
   await waitFor('the notification to arrive unrouted', () => n.status().counters.unrouted === 1);
 
   await n.restart();
   expect(n.activeChannels()).toEqual([b]);
-  await pgNotify(client, b, '2');
+  await pgNotify(db.client, b, '2');
   await waitFor('one call', () => calls.length === 1);
   expect(calls).toEqual([{ id: ['s', 's'], channel: b, payload: 2 }]);
 });
 
 test('await subscribe, then NOTIFY from another connection: always delivered', async () => {
-  const n = notifiers.track(new Notifier(databaseUrl()));
+  const n = db.track(new Notifier(databaseUrl()));
   let received = 0;
   for (let i = 0; i < 25; i++) {
     const ch = uniqueChannel(`race${i}`);
     await n.subscribe(i, ch, () => received++);
-    await pgNotify(client, ch, String(i));
+    await pgNotify(db.client, ch, String(i));
   }
   await waitFor('25 deliveries', () => received === 25);
 });

@@ -54,3 +54,26 @@ export function closer(): { track<T extends Notifier>(notifier: T): T; closeAll(
     },
   };
 }
+
+/**
+ * The usual hooks of a test file: a connected pg client for sending and inspecting (`db.client`),
+ * and notifiers made with `db.track(...)` closed after each test.
+ */
+export function useTestDatabase(): { readonly client: pg.Client; track<T extends Notifier>(notifier: T): T } {
+  const notifiers = closer();
+  let client: pg.Client | undefined;
+  beforeAll(async () => {
+    client = await connectClient();
+  });
+  afterAll(async () => {
+    await client?.end();
+  });
+  afterEach(() => notifiers.closeAll());
+  return {
+    get client() {
+      if (client === undefined) throw new Error('the database client is not connected yet');
+      return client;
+    },
+    track: (notifier) => notifiers.track(notifier),
+  };
+}
