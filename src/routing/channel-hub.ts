@@ -32,7 +32,7 @@ export class ChannelHub {
   readonly #input = new Subject<RawNotification>();
   readonly #muted: BehaviorSubject<boolean>;
   readonly #context: HubContext;
-  #callbacks: readonly SubscriptionEntry[] = [];
+  #callbacks: readonly CallbackTarget[] = [];
   #dispatch: Subscription | undefined;
 
   /**
@@ -68,8 +68,10 @@ export class ChannelHub {
   /** Brings the gate and the callback list in line with the channel's registry entry. */
   update(entry: ChannelEntry): void {
     if (entry.muted !== this.#muted.getValue()) this.#muted.next(entry.muted);
-    const callbacks: SubscriptionEntry[] = [];
-    for (const subscription of entry.subscribers.values()) if (!subscription.muted) callbacks.push(subscription);
+    const callbacks: CallbackTarget[] = [];
+    for (const subscription of entry.subscribers.values()) {
+      if (!subscription.muted) callbacks.push(new CallbackTarget(subscription));
+    }
     this.#callbacks = callbacks;
     if (callbacks.length > 0) {
       this.#dispatch ??= this.parsed$.subscribe(this.#fanOut);
@@ -92,8 +94,9 @@ export class ChannelHub {
   // would put several RxJS layers between a notification and each of a hundred callbacks.
   readonly #fanOut = (notification: Notification): void => {
     const { counters, report } = this.#context;
-    for (const { id, callback } of this.#callbacks) {
-      counters.delivered++;
+    const callbacks = this.#callbacks;
+    counters.delivered += callbacks.length;
+    for (const { id, callback } of callbacks) {
       try {
         const result = callback(id, notification.channel, notification.payload, notification.pid);
         if (isThenable(result)) {
@@ -113,6 +116,20 @@ export class ChannelHub {
     this.#context.counters.parseErrors++;
     this.#context.report(error);
   };
+}
+
+/**
+ * What the fan-out loop reads: every target has this one shape, so the loop's property reads
+ * stay monomorphic (registry entries come in several shapes from their spreads).
+ */
+class CallbackTarget {
+  readonly id: SubscriptionEntry['id'];
+  readonly callback: SubscriptionEntry['callback'];
+
+  constructor(subscription: SubscriptionEntry) {
+    this.id = subscription.id;
+    this.callback = subscription.callback;
+  }
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
