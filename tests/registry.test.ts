@@ -215,7 +215,6 @@ test('after close() every method but close() throws NotifierClosedError, and clo
   await n.subscribe('s', uniqueChannel('c'), () => undefined);
   await n.close();
   await n.close();
-  expect(n.state$).toBeDefined();
   expect(() => n.subscribe('s', 'c', () => undefined)).toThrow(NotifierClosedError);
   expect(() => n.channel$('c')).toThrow(NotifierClosedError);
   expect(() => n.start()).toThrow(NotifierClosedError);
