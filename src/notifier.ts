@@ -1,5 +1,5 @@
 import type { ClientConfig } from 'pg';
-import { BehaviorSubject, Observable, Subject } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, type Subscriber } from 'rxjs';
 
 import { channelList, validateChannel } from './channel-name.js';
 import { ConnectionError } from './errors/connection-error.js';
@@ -10,6 +10,7 @@ import type { ChangeOptions, ChannelOptions, NotifierOptions } from './notifier-
 import { parseJsonOrRaw, resolveParser } from './payload/parsers.js';
 import { serializePayload } from './payload/serialize.js';
 import { newCounters, type Counters } from './routing/counters.js';
+import type { ChannelHub } from './routing/channel-hub.js';
 import { Router } from './routing/router.js';
 import type { NotificationSource, SourceState } from './source/notification-source.js';
 import { PgListenSource } from './source/pg-listen-source.js';
@@ -119,22 +120,12 @@ export class Notifier {
     validateChannel(channel);
     const parse = options.parse === undefined ? undefined : resolveParser(options.parse, this.#parse as PayloadParser<T>);
     this.#store.apply((registry) => reducers.addChannels(registry, [channel]));
-    let custom: { hub: unknown; stream: Observable<Notification<T>> } | undefined;
-    return new Observable<Notification<T>>((subscriber) => {
-      if (this.#closing !== undefined) {
-        subscriber.complete();
-        return undefined;
-      }
-      void this.#change((registry) => reducers.countObserver(registry, channel, 1), true);
-      const hub = this.#router.hub(channel);
-      if (hub === undefined) throw new Error(`pgnotifier: no hub for registered channel ${channel}`);
-      let stream = hub.parsed$ as Observable<Notification<T>>;
-      if (parse !== undefined) {
-        if (custom?.hub !== hub) custom = { hub, stream: hub.parsedWith(parse) };
-        stream = custom.stream;
-      }
-      const counters = this.#counters;
-      const inner = stream.subscribe({
+    // Observers of one channel$ call with its own parser share one parse of each notification.
+    let custom: { hub: ChannelHub; stream: Observable<Notification<T>> } | undefined;
+    const counters = this.#counters;
+    const observeWith = (own: PayloadParser<T>, hub: ChannelHub, subscriber: Subscriber<Notification<T>>): (() => void) => {
+      if (custom?.hub !== hub) custom = { hub, stream: hub.parsedWith(own) };
+      const inner = custom.stream.subscribe({
         next: (notification) => {
           counters.delivered++;
           subscriber.next(notification);
@@ -145,6 +136,19 @@ export class Notifier {
       });
       return () => {
         inner.unsubscribe();
+      };
+    };
+    return new Observable<Notification<T>>((subscriber) => {
+      if (this.#closing !== undefined) {
+        subscriber.complete();
+        return undefined;
+      }
+      void this.#change((registry) => reducers.countObserver(registry, channel, 1), true);
+      const hub = this.#router.hub(channel);
+      if (hub === undefined) throw new Error(`pgnotifier: no hub for registered channel ${channel}`);
+      const release = parse === undefined ? hub.observe(subscriber as Subscriber<Notification>) : observeWith(parse, hub, subscriber);
+      return () => {
+        release();
         // An observer of a channel that was removed (and perhaps registered again) no longer counts.
         if (this.#closing === undefined && this.#router.hub(channel) === hub) {
           void this.#change((registry) => reducers.countObserver(registry, channel, -1), true);
@@ -305,18 +309,16 @@ export class Notifier {
     const registry: Registry = this.#store.registry;
     let subscriptions = 0;
     let observers = 0;
-    const muted: string[] = [];
-    for (const [channel, entry] of registry.channels) {
+    for (const entry of registry.channels.values()) {
       subscriptions += entry.subscribers.size;
       observers += entry.observers;
-      if (entry.muted) muted.push(channel);
     }
     return {
       running: this.isRunning(),
       connection: { ...this.#state.getValue() },
       channels: registry.channels.size,
       activeChannels: this.activeChannels(),
-      mutedChannels: muted,
+      mutedChannels: views.channelsByMute(registry, undefined, true),
       subscribers: registry.subscriptions.size,
       subscriptions,
       observers,

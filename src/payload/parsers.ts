@@ -7,7 +7,7 @@ import type { ParseOption, PayloadParser } from '../types.js';
  */
 export const parseJsonOrRaw: PayloadParser = (raw) => {
   // Text that cannot start a JSON value skips JSON.parse: a throw costs far more than this test.
-  if (raw.length === 0 || !JSON_START.test(raw)) return raw;
+  if (raw.length === 0 || !startsJson(raw.charCodeAt(0))) return raw;
   try {
     return JSON.parse(raw) as unknown;
   } catch {
@@ -15,7 +15,23 @@ export const parseJsonOrRaw: PayloadParser = (raw) => {
   }
 };
 
-const JSON_START = /^[\s{["\-0-9tfn]/;
+/** Whether a character can open a JSON text: `{ [ " - 0-9 t f n` or JSON white space. */
+function startsJson(code: number): boolean {
+  return (
+    code === 0x7b || // {
+    code === 0x5b || // [
+    code === 0x22 || // "
+    code === 0x2d || // -
+    (code >= 0x30 && code <= 0x39) ||
+    code === 0x74 || // t
+    code === 0x66 || // f
+    code === 0x6e || // n
+    code === 0x20 ||
+    code === 0x09 ||
+    code === 0x0a ||
+    code === 0x0d
+  );
+}
 
 /** The `'raw'` parser: the payload text as PostgreSQL delivered it. */
 export const parseRaw: PayloadParser<string> = (raw) => raw;

@@ -1,7 +1,8 @@
-import { BehaviorSubject, EMPTY, Subject, type Observable, type Subscription } from 'rxjs';
-import { share, switchMap } from 'rxjs/operators';
+import { BehaviorSubject, Subject, type Observable, type Subscriber } from 'rxjs';
+import { share } from 'rxjs/operators';
 
 import type { NotifierError } from '../errors/notifier-error.js';
+import { PayloadParseError } from '../errors/payload-parse-error.js';
 import { SubscriberError } from '../errors/subscriber-error.js';
 import { parseNotifications } from '../payload/parse-notifications.js';
 import type { RawNotification } from '../source/notification-source.js';
@@ -20,28 +21,28 @@ export interface HubContext {
 }
 
 /**
- * One registered channel's streams: where its notifications are gated by its mute state, parsed,
- * multicast, and fanned out to its callback subscribers.
+ * One registered channel: where its notifications are gated by its mute state, parsed once,
+ * multicast to its `channel$` observers, and fanned out to its callback subscribers.
  *
  * ```
- * push ─▶ input ─▶ switchMap(muted ? EMPTY : input) ─▶ parse ─▶ share ─┬▶ channel$ observers
- *                        ▲ muted (BehaviorSubject)                      └▶ one loop over the callbacks
+ * push ─▶ gate: muted? (BehaviorSubject) ─▶ parse ─┬▶ Subject ─▶ channel$ observers
+ *                                            │      └▶ one loop over the callbacks
+ *                                            └▶ raw Subject ─▶ parse ─▶ share ─▶ observers with their own parser
  * ```
+ *
+ * Every notification takes this path, so it is a few plain calls rather than a chain of
+ * operators (switchMap, parse, share and a subscription per consumer would each add a layer).
  */
 export class ChannelHub {
-  readonly #input = new Subject<RawNotification>();
+  /** The mute state: it gates delivery here and drives LISTEN/UNLISTEN through the registry. */
   readonly #muted: BehaviorSubject<boolean>;
+  /** Notifications parsed with the notifier's parser, for `channel$` observers. */
+  readonly #parsed = new Subject<Notification>();
+  /** Raw notifications, for `channel$` pipelines with their own parser. */
+  readonly #raw = new Subject<RawNotification>();
   readonly #context: HubContext;
   #callbacks: readonly CallbackTarget[] = [];
-  #dispatch: Subscription | undefined;
-
-  /**
-   * The channel's notifications while it is not muted, unparsed. Muting switches to `EMPTY`:
-   * observers stay subscribed and hear nothing until it is unmuted.
-   */
-  readonly open$: Observable<RawNotification>;
-  /** `open$` parsed with the notifier's parser, shared by every consumer that uses it. */
-  readonly parsed$: Observable<Notification>;
+  #observers = 0;
 
   constructor(
     readonly channel: string,
@@ -50,19 +51,50 @@ export class ChannelHub {
   ) {
     this.#context = context;
     this.#muted = new BehaviorSubject(entry.muted);
-    this.open$ = this.#muted.pipe(switchMap((muted) => (muted ? EMPTY : this.#input)));
-    this.parsed$ = this.open$.pipe(parseNotifications(context.parse, this.#reportParseError), share());
     this.update(entry);
   }
 
-  /** A notification for this channel, from the router. */
-  push(notification: RawNotification): void {
-    this.#input.next(notification);
+  /**
+   * A notification for this channel, from the router. Muted channels deliver nothing, including
+   * notifications that were already on the wire when the mute was asked for.
+   */
+  push(raw: RawNotification): void {
+    if (this.#muted.getValue()) return;
+    if (this.#raw.observed) this.#raw.next(raw);
+    const callbacks = this.#callbacks;
+    if (callbacks.length === 0 && this.#observers === 0) return;
+    const { parse, counters } = this.#context;
+    let payload: unknown;
+    try {
+      payload = parse(raw.payload, raw.channel);
+    } catch (cause) {
+      this.#reportParseError(new PayloadParseError(raw.channel, raw.payload, { cause }));
+      return;
+    }
+    const notification: Notification = { channel: raw.channel, payload, pid: raw.pid };
+    if (this.#observers > 0) {
+      counters.delivered += this.#observers;
+      this.#parsed.next(notification);
+    }
+    if (callbacks.length > 0) this.#fanOut(callbacks, notification);
   }
 
-  /** `open$` parsed with another parser, shared by the observers of one `channel$` call. */
+  /**
+   * Subscribes a `channel$` observer that uses the notifier's parser. It completes with the hub.
+   *
+   * @returns a function that stops counting it (its subscription ends with the subscriber).
+   */
+  observe(subscriber: Subscriber<Notification>): () => void {
+    this.#observers++;
+    this.#parsed.subscribe(subscriber);
+    return () => {
+      this.#observers--;
+    };
+  }
+
+  /** The channel's notifications parsed with another parser, shared by one `channel$` call's observers. */
   parsedWith<T>(parse: PayloadParser<T>): Observable<Notification<T>> {
-    return this.open$.pipe(parseNotifications(parse, this.#reportParseError), share());
+    return this.#raw.pipe(parseNotifications(parse, this.#reportParseError), share());
   }
 
   /** Brings the gate and the callback list in line with the channel's registry entry. */
@@ -73,28 +105,20 @@ export class ChannelHub {
       if (!subscription.muted) callbacks.push(new CallbackTarget(subscription));
     }
     this.#callbacks = callbacks;
-    if (callbacks.length > 0) {
-      this.#dispatch ??= this.parsed$.subscribe(this.#fanOut);
-    } else {
-      this.#dispatch?.unsubscribe();
-      this.#dispatch = undefined;
-    }
   }
 
   /** The channel is gone: its observers complete and its callbacks stop. */
   complete(): void {
-    this.#dispatch?.unsubscribe();
-    this.#dispatch = undefined;
     this.#callbacks = [];
-    this.#input.complete();
+    this.#parsed.complete();
+    this.#raw.complete();
     this.#muted.complete();
   }
 
-  // One subscription per channel calls every callback in a plain loop: a subscription per callback
-  // would put several RxJS layers between a notification and each of a hundred callbacks.
-  readonly #fanOut = (notification: Notification): void => {
+  // One plain loop calls every callback; the callbacks array is replaced, never changed, so a
+  // callback that subscribes or unsubscribes others does not disturb this notification's round.
+  #fanOut(callbacks: readonly CallbackTarget[], notification: Notification): void {
     const { counters, report } = this.#context;
-    const callbacks = this.#callbacks;
     counters.delivered += callbacks.length;
     for (const { id, callback } of callbacks) {
       try {
@@ -110,7 +134,7 @@ export class ChannelHub {
         report(new SubscriberError(id, notification.channel, { cause }));
       }
     }
-  };
+  }
 
   readonly #reportParseError = (error: NotifierError): void => {
     this.#context.counters.parseErrors++;

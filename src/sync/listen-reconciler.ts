@@ -78,9 +78,7 @@ export class ListenReconciler {
   /** Stops listening to the registry and the source, and releases every waiter. */
   close(): void {
     for (const subscription of this.#subscriptions) subscription.unsubscribe();
-    this.#batch?.unsubscribe();
-    this.#batch = undefined;
-    this.#acknowledged.clear();
+    this.#dropSession();
     this.#releaseWaiters(Infinity);
     this.#resync.complete();
   }
@@ -97,10 +95,8 @@ export class ListenReconciler {
     const { status } = state;
     this.#running = status === 'connecting' || status === 'connected' || status === 'reconnecting';
     if (status === 'connected' && state.session !== this.#session) {
+      this.#dropSession();
       this.#session = state.session;
-      this.#acknowledged.clear();
-      this.#batch?.unsubscribe();
-      this.#batch = undefined;
       for (const [channel, entry] of this.#registry().channels) if (wantsListen(entry)) this.#dirty.add(channel);
       this.#resyncDue = this.#connectedBefore;
       this.#connectedBefore = true;
@@ -109,16 +105,21 @@ export class ListenReconciler {
       return;
     }
     if (status === 'connected') return;
-    this.#session = undefined;
-    this.#acknowledged.clear();
-    this.#batch?.unsubscribe();
-    this.#batch = undefined;
+    this.#dropSession();
     if (!this.#running) {
       // Stopped: what is pending waits for the next start, and so do the channels.
       this.#connectedBefore = false;
       this.#dirty.clear();
       this.#releaseWaiters(Infinity);
     }
+  }
+
+  // Nothing LISTENed survives a session: a new one starts from nothing.
+  #dropSession(): void {
+    this.#session = undefined;
+    this.#acknowledged.clear();
+    this.#batch?.unsubscribe();
+    this.#batch = undefined;
   }
 
   // A loop rather than recursion: with a synchronous source a whole batch completes inside

