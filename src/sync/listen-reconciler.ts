@@ -1,5 +1,5 @@
-import { defer, merge, Subject, type Observable, type Subscription } from 'rxjs';
-import { tap } from 'rxjs/operators';
+import { defer, from, Subject, type Observable, type Subscription } from 'rxjs';
+import { mergeAll, tap } from 'rxjs/operators';
 
 import { ConnectionError } from '../errors/connection-error.js';
 import type { NotificationSource, SourceState } from '../source/notification-source.js';
@@ -167,7 +167,9 @@ export class ListenReconciler {
       return;
     }
     let done = false;
-    const batch = merge(...commands).subscribe({
+    // from(...).pipe(mergeAll()) rather than merge(...commands): a start with a very large
+    // registry would overflow the argument list.
+    const batch = from(commands).pipe(mergeAll()).subscribe({
       complete: () => {
         done = true;
         finished();
