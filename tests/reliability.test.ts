@@ -18,8 +18,9 @@ beforeAll(async () => {
   admin = await connectClient(server.url);
 });
 afterAll(async () => {
-  await admin.end().catch(() => undefined);
-  await server.destroy();
+  // Either may be missing when the private server failed to start; that failure is the report.
+  await (admin as pg.Client | undefined)?.end().catch(() => undefined);
+  await (server as PrivatePostgres | undefined)?.destroy();
 });
 afterEach(() => notifiers.closeAll());
 
