@@ -25,6 +25,15 @@ export function serializePayload(channel: string, payload: unknown): string {
   if (text === undefined) {
     throw new InvalidArgumentError(`Cannot serialise a ${typeof payload} payload for channel ${JSON.stringify(channel)} as JSON`);
   }
+  return checkPayloadSize(channel, text);
+}
+
+/**
+ * Returns a payload's text unchanged when PostgreSQL will take it.
+ *
+ * @throws {@link PayloadTooLargeError} when the text is 8000 UTF-8 bytes or more.
+ */
+export function checkPayloadSize(channel: string, text: string): string {
   // length * 3 bounds the UTF-8 size, so small payloads skip the byte count.
   if (text.length * 3 > MAX_PAYLOAD_BYTES) {
     const bytes = Buffer.byteLength(text, 'utf8');

@@ -1,0 +1,109 @@
+// Packs the library as npm would publish it, then checks it the way users meet it:
+//   1. the tarball holds only the build, README, LICENSE and package.json;
+//   2. `import` (ESM) and `require` (CommonJS) consumers run and get working classes;
+//   3. TypeScript consumers type-check with `moduleResolution` `nodenext` (an .mts and a .cts
+//      file) and `bundler`, with skipLibCheck off, so nothing of pg-listen's typings leaks;
+//   4. the `pgnotifier` bin answers --version.
+// The consumers live in .consumers/ inside the repository, so that the package's own
+// dependencies (rxjs, pg, immutable, pg-listen) resolve from the repository's node_modules.
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, rmSync, writeFileSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const work = join(root, '.consumers');
+const installed = join(work, 'node_modules', 'pgnotifier');
+const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
+const manifest = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8'));
+let failures = 0;
+
+function step(title, action) {
+  try {
+    const output = action();
+    console.log(`ok    ${title}${output ? `: ${String(output).trim()}` : ''}`);
+  } catch (error) {
+    failures++;
+    console.log(`FAIL  ${title}\n${error.stdout ?? ''}${error.stderr ?? ''}${error.stdout || error.stderr ? '' : error.message}`);
+  }
+}
+
+function run(command, args, cwd = work) {
+  return execFileSync(command, args, { cwd, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function write(path, text) {
+  mkdirSync(dirname(join(work, path)), { recursive: true });
+  writeFileSync(join(work, path), text);
+}
+
+rmSync(work, { recursive: true, force: true });
+mkdirSync(installed, { recursive: true });
+
+// 1. What npm would publish.
+const [packed] = JSON.parse(run('npm', ['pack', '--json', '--pack-destination', work], root));
+const files = packed.files.map((file) => file.path).sort();
+step(`npm pack: ${files.length} files, ${(packed.size / 1024).toFixed(1)} kB`, () => {
+  const stray = files.filter((path) => !/^(dist\/(esm|cjs)\/.+\.(js|d\.ts|json)|README\.md|LICENSE|package\.json)$/.test(path));
+  if (stray.length > 0) throw new Error(`unexpected files in the package: ${stray.join(', ')}`);
+  for (const needed of ['README.md', 'LICENSE', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/esm/cli/main.js']) {
+    if (!files.includes(needed)) throw new Error(`missing from the package: ${needed}`);
+  }
+});
+run('tar', ['-xzf', join(work, packed.filename), '-C', installed, '--strip-components=1']);
+
+// 2. JavaScript consumers, both module systems, on MemorySource (no server needed).
+const smoke = (load) => `${load}
+const source = new MemorySource();
+const notifier = new Notifier(source);
+const seen = [];
+notifier.channel$('orders').subscribe((n) => seen.push(n.payload));
+setTimeout(async () => {
+  source.deliver('orders', '{"id":1}');
+  let typed = false;
+  try { notifier.channel$(''); } catch (error) { typed = error instanceof InvalidChannelError && error.name === 'InvalidChannelError'; }
+  await notifier.close();
+  if (JSON.stringify(seen) !== '[{"id":1}]' || !typed) { console.error('got', seen, typed); process.exit(1); }
+  console.log('received', JSON.stringify(seen));
+}, 50);
+`;
+write('esm.mjs', smoke(`import { Notifier, MemorySource, InvalidChannelError } from 'pgnotifier';`));
+write('cjs.cjs', smoke(`const { Notifier, MemorySource, InvalidChannelError } = require('pgnotifier');`));
+step('import from an ES module', () => run(process.execPath, ['esm.mjs']));
+step('require from CommonJS', () => run(process.execPath, ['cjs.cjs']));
+
+// 3. TypeScript consumers.
+const typed = `
+import { Notifier, MemorySource, notifyQuery, type Notification, type NotifierStatus } from 'pgnotifier';
+import { map, type Observable } from 'rxjs';
+
+const notifier = new Notifier(new MemorySource(), { parse: 'json' });
+const ids: Observable<number> = notifier.channel$<{ id: number }>('orders').pipe(map((n: Notification<{ id: number }>) => n.payload.id));
+const status: NotifierStatus = notifier.status();
+const query: { text: string; values: [string, string] } = notifyQuery('orders', { id: 1 });
+export { ids, status, query };
+`;
+const strict = { strict: true, noEmit: true, skipLibCheck: false, types: ['node'], lib: ['es2022'], target: 'es2022' };
+write('ts-nodenext/package.json', JSON.stringify({ type: 'module' }));
+write('ts-nodenext/esm.mts', typed);
+write('ts-nodenext/cjs.cts', typed);
+write('ts-nodenext/tsconfig.json', JSON.stringify({ compilerOptions: { ...strict, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['esm.mts', 'cjs.cts'] }));
+write('ts-bundler/index.ts', typed);
+write('ts-bundler/tsconfig.json', JSON.stringify({ compilerOptions: { ...strict, module: 'esnext', moduleResolution: 'bundler' }, files: ['index.ts'] }));
+step('TypeScript, moduleResolution nodenext (ESM and CJS files)', () => run(process.execPath, [tsc, '-p', 'ts-nodenext']));
+step('TypeScript, moduleResolution bundler', () => run(process.execPath, [tsc, '-p', 'ts-bundler']));
+
+// 4. The command-line tool, as npm links it.
+step('bin pgnotifier --version', () => {
+  const output = run(process.execPath, [join(installed, manifest.bin.pgnotifier), '--version']).trim();
+  if (output !== manifest.version) throw new Error(`expected ${manifest.version}, got ${output}`);
+  return output;
+});
+
+rmSync(work, { recursive: true, force: true });
+if (failures > 0) {
+  console.log(`${failures} consumer check(s) failed`);
+  process.exit(1);
+}
+console.log('all consumer checks passed');

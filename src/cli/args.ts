@@ -1,0 +1,57 @@
+import { parseArgs } from 'node:util';
+
+import { UsageError } from './usage.js';
+
+/** A command line, understood. */
+export type Command =
+  | { readonly kind: 'help' }
+  | { readonly kind: 'version' }
+  | { readonly kind: 'listen'; readonly channels: readonly string[]; readonly pretty: boolean; readonly url: string | undefined }
+  | { readonly kind: 'notify'; readonly channel: string; readonly payload: string; readonly url: string | undefined };
+
+/**
+ * Reads `pgnotifier <command> ...` (the arguments after the program name).
+ *
+ * @throws {@link UsageError} for an unknown command or option, or missing or extra arguments.
+ */
+export function parseCommand(argv: readonly string[]): Command {
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: [...argv],
+      allowPositionals: true,
+      strict: true,
+      options: {
+        url: { type: 'string' },
+        pretty: { type: 'boolean', default: false },
+        help: { type: 'boolean', short: 'h', default: false },
+        version: { type: 'boolean', short: 'v', default: false },
+      },
+    });
+  } catch (error) {
+    // parseArgs explains unknown options well; keep its words, drop its error code.
+    throw new UsageError(error instanceof Error ? error.message : String(error));
+  }
+  const { values, positionals } = parsed;
+  if (values.help) return { kind: 'help' };
+  if (values.version) return { kind: 'version' };
+
+  const [command, ...rest] = positionals;
+  switch (command) {
+    case 'listen':
+      if (rest.length === 0) throw new UsageError('listen needs at least one channel');
+      return { kind: 'listen', channels: rest, pretty: values.pretty, url: values.url };
+    case 'notify': {
+      const [channel, payload, ...extra] = rest;
+      if (channel === undefined) throw new UsageError('notify needs a channel and a payload');
+      if (payload === undefined) throw new UsageError(`notify needs a payload after the channel ${JSON.stringify(channel)}`);
+      if (extra.length > 0) throw new UsageError(`notify takes one payload; quote it if it has spaces (extra: ${extra.join(' ')})`);
+      if (values.pretty) throw new UsageError('--pretty applies to listen only');
+      return { kind: 'notify', channel, payload, url: values.url };
+    }
+    case undefined:
+      throw new UsageError('no command given');
+    default:
+      throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+  }
+}

@@ -1,0 +1,115 @@
+import { merge } from 'rxjs';
+
+import { validateChannel } from '../channel-name.js';
+import { ConnectionError } from '../errors/connection-error.js';
+import { messageOf } from '../errors/message-of.js';
+import { Notifier } from '../notifier.js';
+import type { ConnectionState } from '../types.js';
+import { resolveConnection } from './connection.js';
+import { jsonLine, prettyLine } from './format.js';
+import type { CliIo } from './io.js';
+
+/** What `pgnotifier listen` was asked to do. */
+export interface ListenCommand {
+  readonly channels: readonly string[];
+  readonly pretty: boolean;
+  readonly url: string | undefined;
+}
+
+/**
+ * Prints every notification on the channels until SIGINT or SIGTERM (exit code 0). A server that
+ * cannot be reached at the start ends it with exit code 1; a connection lost later is replaced,
+ * forever, as the library does, and said on stderr.
+ */
+export function listen(command: ListenCommand, io: CliIo): Promise<number> {
+  const { config, target } = resolveConnection(command.url, io.env);
+  const channels = command.channels.map((channel) => validateChannel(channel));
+  const notifier = new Notifier(config);
+  const names = channels.map((channel) => JSON.stringify(channel)).join(', ');
+
+  return new Promise<number>((resolve) => {
+    let ended = false;
+    let everConnected = false;
+    const end = (code: number): void => {
+      if (ended) return;
+      ended = true;
+      for (const signal of ['SIGINT', 'SIGTERM'] as const) io.process.off(signal, onSignal);
+      io.stdout.off('error', onOutputError);
+      notifier.close().then(
+        () => {
+          resolve(code);
+        },
+        (error: unknown) => {
+          io.stderr.write(`pgnotifier: closing failed: ${messageOf(error)}\n`);
+          resolve(code === 0 ? 1 : code);
+        },
+      );
+    };
+    const onSignal = (): void => {
+      io.stderr.write('pgnotifier: closing\n');
+      end(0);
+    };
+    // A reader that goes away (`pgnotifier listen ch | head -1`) is a normal way to stop.
+    const onOutputError = (error: NodeJS.ErrnoException): void => {
+      if (error.code !== 'EPIPE') io.stderr.write(`pgnotifier: cannot write output: ${error.message}\n`);
+      end(error.code === 'EPIPE' ? 0 : 1);
+    };
+    io.process.on('SIGINT', onSignal);
+    io.process.on('SIGTERM', onSignal);
+    io.stdout.on('error', onOutputError);
+
+    const colors = io.stdout.isTTY === true;
+    merge(...channels.map((channel) => notifier.channel$(channel))).subscribe((notification) => {
+      const now = new Date();
+      io.stdout.write(command.pretty ? prettyLine(notification, now, colors) : jsonLine(notification, now));
+    });
+
+    notifier.state$.subscribe((state) => {
+      if (ended) return;
+      if (state.status === 'connected') everConnected = true;
+      // At the start a failure is most likely a wrong address or credentials: say so and stop
+      // rather than retry forever. Later, a lost connection is replaced like the library does.
+      if (state.status === 'connecting' && state.error !== undefined && !everConnected) {
+        io.stderr.write(`pgnotifier: cannot connect to ${target}: ${rootMessage(state.error)}\n${CONNECTION_HINT}\n`);
+        end(1);
+        return;
+      }
+      const line = describeState(state, target);
+      if (line !== undefined) io.stderr.write(`pgnotifier: ${line}\n`);
+    });
+    // Connection errors are already in the state lines above; anything else is worth a line too.
+    notifier.errors$.subscribe((error) => {
+      if (!(error instanceof ConnectionError)) io.stderr.write(`pgnotifier: ${error.message}\n`);
+    });
+    notifier.resync$.subscribe(() => {
+      io.stderr.write(`pgnotifier: listening again on ${names}; notifications sent while disconnected are lost\n`);
+    });
+
+    void notifier.start().then(() => {
+      if (!ended) io.stderr.write(`pgnotifier: listening on ${names} (${target})\n`);
+    });
+  });
+}
+
+/** The hint printed under a connection failure. */
+export const CONNECTION_HINT = 'hint: set --url, DATABASE_URL or the PG* variables (pgnotifier --help)';
+
+/** The innermost message of an error chain: pg's own words rather than our wrapping. */
+export function rootMessage(error: unknown): string {
+  let current = error;
+  while (current instanceof Error && current.cause !== undefined) current = current.cause;
+  return messageOf(current);
+}
+
+function describeState(state: ConnectionState, target: string): string | undefined {
+  switch (state.status) {
+    case 'connecting':
+      return `connecting to ${target}`;
+    case 'connected':
+      return `connected to ${target}`;
+    case 'reconnecting':
+      return `connection lost (${state.error === undefined ? "no reason given" : rootMessage(state.error)}); reconnecting, attempt ${state.attempt ?? 1}`;
+    default:
+      return undefined;
+  }
+}

@@ -1,0 +1,60 @@
+import pg from 'pg';
+
+import { validateChannel } from '../channel-name.js';
+import { checkPayloadSize } from '../payload/serialize.js';
+import { resolveConnection } from './connection.js';
+import type { CliIo } from './io.js';
+import { CONNECTION_HINT, rootMessage } from './listen.js';
+
+/** What `pgnotifier notify` was asked to do. */
+export interface NotifyCommand {
+  readonly channel: string;
+  readonly payload: string;
+  readonly url: string | undefined;
+}
+
+/** Thrown when the server cannot be reached or refuses: one line, exit code 1. */
+export class ServerError extends Error {
+  override readonly name = 'ServerError';
+}
+
+/**
+ * Sends one notification on a connection of its own and closes it.
+ *
+ * @throws {@link InvalidChannelError} or {@link PayloadTooLargeError} before connecting;
+ * {@link ServerError} when the server cannot be reached or refuses.
+ */
+export async function notify(command: NotifyCommand, io: CliIo): Promise<number> {
+  const { config, target } = resolveConnection(command.url, io.env);
+  const channel = validateChannel(command.channel);
+  // Sent as given: re-serialising parsed JSON would round big numbers and reorder nothing useful.
+  const text = checkPayloadSize(channel, command.payload);
+
+  const client = new pg.Client(config);
+  // A connection that dies after connect would otherwise be an unhandled 'error' event.
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+  } catch (error) {
+    throw new ServerError(`cannot connect to ${target}: ${rootMessage(error)}\n${CONNECTION_HINT}`);
+  }
+  try {
+    await client.query('SELECT pg_notify($1, $2)', [channel, text]);
+  } catch (error) {
+    throw new ServerError(`the server refused the notification: ${rootMessage(error)}`);
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+  io.stderr.write(`pgnotifier: sent ${Buffer.byteLength(text)} bytes of ${payloadKind(text)} on ${JSON.stringify(channel)} (${target})\n`);
+  return 0;
+}
+
+/** Whether listeners using the default parser will get a JSON value or the text itself. */
+export function payloadKind(text: string): 'JSON' | 'text' {
+  try {
+    JSON.parse(text);
+    return 'JSON';
+  } catch {
+    return 'text';
+  }
+}

@@ -1,0 +1,25 @@
+/** The help text, printed by `--help` and after a usage error. */
+export const USAGE = `Usage:
+  pgnotifier listen <channel...> [--pretty] [--url <url>]
+  pgnotifier notify <channel> <payload> [--url <url>]
+
+Commands:
+  listen   Print every notification on the channels, one JSON line each
+           ({"channel","payload","pid","receivedAt"}) until Ctrl-C or SIGTERM.
+  notify   Send one notification. The payload is sent as JSON when it parses
+           as JSON (compacted), otherwise as the text given.
+
+Options:
+  --url <url>   Connection string. Default: $DATABASE_URL, else pg's PG* variables
+                (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE).
+  --pretty      listen: a readable line per notification instead of JSON.
+  -h, --help    This help.
+  -v, --version The version.
+
+Connection state goes to stderr; notifications to stdout. Exit codes: 0 done,
+1 the server could not be reached or refused, 2 bad arguments.`;
+
+/** A bad command line: printed as one line with a hint, exit code 2. */
+export class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
