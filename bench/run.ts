@@ -11,12 +11,11 @@ import { Notifier } from '../src/index.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 interface Listener {
   /** Resolves once `count` notifications went through the consumer(s). */
-  until(count: number): Promise<void>;
+  readonly until: (count: number) => Promise<void>;
   close(): Promise<void>;
 }
 
@@ -25,22 +24,26 @@ let sender: pg.Client;
 
 async function send(channel: string, count: number): Promise<void> {
   for (let i = 0; i < count; i += 10_000) {
-    await sender.query(`SELECT pg_notify($1, '{"i":' || g || '}') FROM generate_series($2::int, $3::int) AS g`, [channel, i, Math.min(i + 10_000, count) - 1]);
+    await sender.query(`SELECT pg_notify($1, '{"i":' || g || '}') FROM generate_series($2::int, $3::int) AS g`, [
+      channel,
+      i,
+      Math.min(i + 10_000, count) - 1,
+    ]);
   }
 }
 
-function counter(): { seen: number; until(count: number): Promise<void>; hit(): void } {
+function counter(): { seen: number; until: (count: number) => Promise<void>; hit: () => void } {
   let waiting: { count: number; resolve: () => void } | undefined;
   const state = {
     seen: 0,
-    hit() {
+    hit: () => {
       state.seen++;
       if (waiting !== undefined && state.seen >= waiting.count) {
         waiting.resolve();
         waiting = undefined;
       }
     },
-    until(count: number) {
+    until: (count: number) => {
       return state.seen >= count ? Promise.resolve() : new Promise<void>((resolve) => (waiting = { count, resolve }));
     },
   };
@@ -68,7 +71,9 @@ async function pgListenAlone(channel: string): Promise<Listener> {
   const subscriber = createSubscriber({ connectionString: url });
   subscriber.events.on('error', () => undefined);
   const c = counter();
-  subscriber.notifications.on(channel, () => c.hit());
+  subscriber.notifications.on(channel, () => {
+    c.hit();
+  });
   await subscriber.connect();
   await subscriber.listenTo(channel);
   return { until: c.until, close: () => subscriber.close() };
@@ -78,9 +83,19 @@ async function notifier(channel: string, mode: 'channel$' | 'subscribe', extra: 
   const n = new Notifier(url);
   const c = counter();
   if (mode === 'channel$') {
-    n.channel$(channel).subscribe(() => c.hit());
+    n.channel$(channel).subscribe(() => {
+      c.hit();
+    });
   } else {
-    for (let i = 0; i < fanOut; i++) await n.subscribe(i, channel, () => c.hit(), { autorun: false });
+    for (let i = 0; i < fanOut; i++)
+      await n.subscribe(
+        i,
+        channel,
+        () => {
+          c.hit();
+        },
+        { autorun: false },
+      );
   }
   for (const [i, ch] of extra.entries()) {
     await n.subscribe(`extra${i}`, ch, () => undefined, { autorun: false });
@@ -101,7 +116,12 @@ async function throughput(make: (channel: string) => Promise<Listener>, count: n
   return count / seconds;
 }
 
-async function compare(name: string, count: number, contenders: Record<string, (ch: string) => Promise<Listener>>, deliveries: Record<string, number> = {}) {
+async function compare(
+  name: string,
+  count: number,
+  contenders: Record<string, (ch: string) => Promise<Listener>>,
+  deliveries: Record<string, number> = {},
+) {
   const results: Record<string, number[]> = {};
   for (let run = 0; run < RUNS; run++) {
     // Alternate the order so neither side always runs on a warmer server.
@@ -129,7 +149,7 @@ async function latency(make: (ch: string) => Promise<Listener>, rounds: number):
   }
   await listener.close();
   samples.sort((a, b) => a - b);
-  return { p50: samples[Math.floor(rounds * 0.5)] as number, p99: samples[Math.floor(rounds * 0.99)] as number };
+  return { p50: samples[Math.floor(rounds * 0.5)]!, p99: samples[Math.floor(rounds * 0.99)]! };
 }
 
 async function registry(size: number): Promise<{ registerMs: number; startMs: number }> {
@@ -195,9 +215,9 @@ async function main(): Promise<void> {
     'notifier channel$': (ch) => notifier(ch, 'channel$'),
     'notifier subscribe': (ch) => notifier(ch, 'subscribe'),
   });
-  row('1. throughput via channel$', t1['notifier channel$'] as number, t1['raw pg + JSON.parse'] as number, '/s', 0.85);
-  row('1. throughput via subscribe', t1['notifier subscribe'] as number, t1['raw pg + JSON.parse'] as number, '/s', 0.85);
-  row('1. (pg-listen alone)', t1['pg-listen alone'] as number, t1['raw pg + JSON.parse'] as number, '/s', 0);
+  row('1. throughput via channel$', t1['notifier channel$']!, t1['raw pg + JSON.parse']!, '/s', 0.85);
+  row('1. throughput via subscribe', t1['notifier subscribe']!, t1['raw pg + JSON.parse']!, '/s', 0.85);
+  row('1. (pg-listen alone)', t1['pg-listen alone']!, t1['raw pg + JSON.parse']!, '/s', 0);
 
   // 2. Routing with 1,000 other channels LISTENed and subscribed.
   const others = Array.from({ length: 1000 }, (_, i) => `other_${i}`);
@@ -205,16 +225,19 @@ async function main(): Promise<void> {
     'raw pg, 1,001 LISTENs': (ch) => rawPg(ch, others),
     'notifier, 1,001 channels': (ch) => notifier(ch, 'subscribe', others),
   });
-  row('2. routing with 1,000 other channels', t2['notifier, 1,001 channels'] as number, t2['raw pg, 1,001 LISTENs'] as number, '/s', 0.9);
+  row('2. routing with 1,000 other channels', t2['notifier, 1,001 channels']!, t2['raw pg, 1,001 LISTENs']!, '/s', 0.9);
 
   // 3. Fan-out to 100 callbacks.
   const t3 = await compare(
     '3. fan-out, 100 callbacks',
     100_000,
-    { 'raw pg, parse once, 100 functions': (ch) => rawPg(ch, [], 100), 'notifier, 100 subscribers': (ch) => notifier(ch, 'subscribe', [], 100) },
+    {
+      'raw pg, parse once, 100 functions': (ch) => rawPg(ch, [], 100),
+      'notifier, 100 subscribers': (ch) => notifier(ch, 'subscribe', [], 100),
+    },
     { 'raw pg, parse once, 100 functions': 100, 'notifier, 100 subscribers': 100 },
   );
-  row('3. fan-out deliveries (×100)', (t3['notifier, 100 subscribers'] as number) * 100, (t3['raw pg, parse once, 100 functions'] as number) * 100, '/s', 0.8);
+  row('3. fan-out deliveries (×100)', t3['notifier, 100 subscribers']! * 100, t3['raw pg, parse once, 100 functions']! * 100, '/s', 0.8);
 
   // 4. Latency.
   // Warm both paths up first: whichever runs first otherwise pays for the server's cold caches.
@@ -222,7 +245,9 @@ async function main(): Promise<void> {
   await latency((ch) => notifier(ch, 'subscribe'), 200);
   const base4 = await latency((ch) => rawPg(ch), 2000);
   const ours4 = await latency((ch) => notifier(ch, 'subscribe'), 2000);
-  console.log(`\n4. ping latency over 2,000 round trips: raw p50 ${base4.p50.toFixed(0)} µs p99 ${base4.p99.toFixed(0)} µs; notifier p50 ${ours4.p50.toFixed(0)} µs p99 ${ours4.p99.toFixed(0)} µs`);
+  console.log(
+    `\n4. ping latency over 2,000 round trips: raw p50 ${base4.p50.toFixed(0)} µs p99 ${base4.p99.toFixed(0)} µs; notifier p50 ${ours4.p50.toFixed(0)} µs p99 ${ours4.p99.toFixed(0)} µs`,
+  );
   table.push({
     scenario: '4. ping latency p50 (added µs)',
     ours: `${ours4.p50.toFixed(0)} µs (p99 ${ours4.p99.toFixed(0)})`,
@@ -237,7 +262,9 @@ async function main(): Promise<void> {
   const r20 = await registry(20_000);
   const raw10 = await rawListens(10_000);
   const raw20 = await rawListens(20_000);
-  console.log(`\n5. register 10,000: ${r10.registerMs.toFixed(0)} ms, 20,000: ${r20.registerMs.toFixed(0)} ms; start() LISTENs 10,000 in ${r10.startMs.toFixed(0)} ms (raw ${raw10.toFixed(0)} ms), 20,000 in ${r20.startMs.toFixed(0)} ms (raw ${raw20.toFixed(0)} ms)`);
+  console.log(
+    `\n5. register 10,000: ${r10.registerMs.toFixed(0)} ms, 20,000: ${r20.registerMs.toFixed(0)} ms; start() LISTENs 10,000 in ${r10.startMs.toFixed(0)} ms (raw ${raw10.toFixed(0)} ms), 20,000 in ${r20.startMs.toFixed(0)} ms (raw ${raw20.toFixed(0)} ms)`,
+  );
   table.push({
     scenario: '5. register 20,000 / 10,000 (autorun false)',
     ours: `${r20.registerMs.toFixed(0)} ms`,
@@ -251,7 +278,9 @@ async function main(): Promise<void> {
   // 6. Memory.
   const n = new Notifier(url);
   const c = counter();
-  n.channel$('mem').subscribe(() => c.hit());
+  n.channel$('mem').subscribe(() => {
+    c.hit();
+  });
   await n.subscribe('mem', 'mem', () => undefined);
   await send('mem', 10_000);
   await c.until(10_000);
@@ -263,7 +292,10 @@ async function main(): Promise<void> {
     void n.subscribe(i % 100, `cycle_${i % 1000}`, () => undefined, { autorun: false });
     void n.unsubscribe(i % 100, `cycle_${i % 1000}`, { autorun: false });
   }
-  await n.removeChannels(Array.from({ length: 1000 }, (_, i) => `cycle_${i}`), { autorun: false });
+  await n.removeChannels(
+    Array.from({ length: 1000 }, (_, i) => `cycle_${i}`),
+    { autorun: false },
+  );
   const afterCycles = memory();
   const m0 = memory();
   for (let i = 0; i < 10_000; i++) void n.subscribe(i, `per_${i}`, () => undefined, { autorun: false });
@@ -287,7 +319,10 @@ async function main(): Promise<void> {
 
   console.log('\n| scenario | pgnotifier | baseline | ratio | target | met |\n|---|---|---|---|---|---|');
   for (const r of table) console.log(`| ${r.scenario} | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.met ? 'yes' : 'no'} |`);
-  await writeFile(new URL('./results.json', import.meta.url), `${JSON.stringify({ machine, runs: RUNS, date: new Date().toISOString(), table }, null, 2)}\n`);
+  await writeFile(
+    new URL('./results.json', import.meta.url),
+    `${JSON.stringify({ machine, runs: RUNS, date: new Date().toISOString(), table }, null, 2)}\n`,
+  );
   await sender.end();
   await embedded?.destroy();
 }

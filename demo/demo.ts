@@ -1,13 +1,17 @@
 // pgnotifier, live: `npm run demo`. Uses DATABASE_URL when set, otherwise starts an embedded
 // PostgreSQL (and removes it at the end). Ends by itself with exit code 0.
 import pg from 'pg';
-import { bufferCount, filter, firstValueFrom, map, merge, take } from 'rxjs';
+import { bufferCount, filter, firstValueFrom, map, merge, Subscription, take } from 'rxjs';
 
 import { startPostgres } from '../scripts/embedded-postgres.mjs';
 import { Notifier, type ConnectionState } from '../src/index.js';
 
-const step = (title: string) => console.log(`\n\x1b[1m▸ ${title}\x1b[0m`);
-const say = (line: string) => console.log(`  ${line}`);
+const step = (title: string) => {
+  console.log(`\n\x1b[1m▸ ${title}\x1b[0m`);
+};
+const say = (line: string) => {
+  console.log(`  ${line}`);
+};
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(): Promise<void> {
@@ -29,11 +33,33 @@ async function main(): Promise<void> {
   const send = async (channel: string, payload: unknown) => {
     await sql.query('SELECT pg_notify($1, $2)', [channel, JSON.stringify(payload)]);
   };
+  const watching = new Subscription();
+  const cleanUp = async (): Promise<void> => {
+    watching.unsubscribe();
+    await sql.end();
+    await notifier.close();
+    if (embedded !== undefined) {
+      await embedded.destroy();
+      say('embedded PostgreSQL stopped and removed');
+    }
+  };
+  // Ctrl-C part-way still closes the notifier and removes the embedded server.
+  process.once('SIGINT', () => {
+    void cleanUp().finally(() => process.exit(130));
+  });
   try {
-    notifier.state$.subscribe((state: ConnectionState) => {
-      say(`\x1b[2m[state] ${state.status}${state.attempt ? ` (attempt ${state.attempt})` : ''}${state.error ? `: ${state.error.message}` : ''}\x1b[0m`);
-    });
-    notifier.errors$.subscribe((error) => say(`\x1b[33m[errors$] ${error.name}: ${error.message}\x1b[0m`));
+    watching.add(
+      notifier.state$.subscribe((state: ConnectionState) => {
+        const attempt = state.attempt === undefined ? '' : ` (attempt ${state.attempt})`;
+        const why = state.error === undefined ? '' : `: ${state.error.message}`;
+        say(`\x1b[2m[state] ${state.status}${attempt}${why}\x1b[0m`);
+      }),
+    );
+    watching.add(
+      notifier.errors$.subscribe((error) => {
+        say(`\x1b[33m[errors$] ${error.name}: ${error.message}\x1b[0m`);
+      }),
+    );
 
     step('Channels as hot Observables, composed with RxJS');
     const orders$ = notifier.channel$<{ id: number; total: number }>('orders');
@@ -53,7 +79,9 @@ async function main(): Promise<void> {
     say(`merged, filtered, buffered: ${(await bigMoves).join(' and ')}`);
 
     step('Subscribers by id, many-to-many');
-    const log = (id: unknown, channel: string, payload: unknown) => say(`callback ${JSON.stringify(id)} on ${channel}: ${JSON.stringify(payload)}`);
+    const log = (id: unknown, channel: string, payload: unknown) => {
+      say(`callback ${JSON.stringify(id)} on ${channel}: ${JSON.stringify(payload)}`);
+    };
     await notifier.subscribe('mailer', 'orders', log);
     await notifier.subscribe(['audit', 1], 'orders', log);
     await notifier.subscribe(['audit', 1], 'refunds', log);
@@ -96,12 +124,7 @@ async function main(): Promise<void> {
     step('Status');
     console.log(JSON.stringify(notifier.status(), null, 2).replace(/^/gm, '  '));
   } finally {
-    await sql.end();
-    await notifier.close();
-    if (embedded !== undefined) {
-      await embedded.destroy();
-      say('embedded PostgreSQL stopped and removed');
-    }
+    await cleanUp();
   }
   step('Done');
 }

@@ -56,8 +56,12 @@ describe('channel$: one LISTEN shared by every observer', () => {
       const a = hot('  -1---3-', { 1: '1', 3: '3' });
       const b = hot('  ---2---4', { 2: '2', 4: '4' });
 
-      a.subscribe((p) => source.deliver('a', p));
-      b.subscribe((p) => source.deliver('b', p));
+      a.subscribe((p) => {
+        source.deliver('a', p);
+      });
+      b.subscribe((p) => {
+        source.deliver('b', p);
+      });
       expectObservable(notifier.channel$('a').pipe(map((n) => n.payload))).toBe('-1---3-', { 1: 1, 3: 3 });
       expectObservable(notifier.channel$('b').pipe(map((n) => n.payload))).toBe('---2---4', { 2: 2, 4: 4 });
     });

@@ -47,7 +47,16 @@ const files = packed.files.map((file) => file.path).sort();
 step(`npm pack: ${files.length} files, ${(packed.size / 1024).toFixed(1)} kB`, () => {
   const stray = files.filter((path) => !/^(dist\/(esm|cjs)\/.+\.(js|d\.ts|json)|README\.md|LICENSE|package\.json)$/.test(path));
   if (stray.length > 0) throw new Error(`unexpected files in the package: ${stray.join(', ')}`);
-  for (const needed of ['README.md', 'LICENSE', 'dist/esm/index.js', 'dist/esm/index.d.ts', 'dist/cjs/index.js', 'dist/cjs/index.d.ts', 'dist/cjs/package.json', 'dist/esm/cli/main.js']) {
+  for (const needed of [
+    'README.md',
+    'LICENSE',
+    'dist/esm/index.js',
+    'dist/esm/index.d.ts',
+    'dist/cjs/index.js',
+    'dist/cjs/index.d.ts',
+    'dist/cjs/package.json',
+    'dist/esm/cli/main.js',
+  ]) {
     if (!files.includes(needed)) throw new Error(`missing from the package: ${needed}`);
   }
 });
@@ -88,9 +97,15 @@ const strict = { strict: true, noEmit: true, skipLibCheck: false, types: ['node'
 write('ts-nodenext/package.json', JSON.stringify({ type: 'module' }));
 write('ts-nodenext/esm.mts', typed);
 write('ts-nodenext/cjs.cts', typed);
-write('ts-nodenext/tsconfig.json', JSON.stringify({ compilerOptions: { ...strict, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['esm.mts', 'cjs.cts'] }));
+write(
+  'ts-nodenext/tsconfig.json',
+  JSON.stringify({ compilerOptions: { ...strict, module: 'nodenext', moduleResolution: 'nodenext' }, files: ['esm.mts', 'cjs.cts'] }),
+);
 write('ts-bundler/index.ts', typed);
-write('ts-bundler/tsconfig.json', JSON.stringify({ compilerOptions: { ...strict, module: 'esnext', moduleResolution: 'bundler' }, files: ['index.ts'] }));
+write(
+  'ts-bundler/tsconfig.json',
+  JSON.stringify({ compilerOptions: { ...strict, module: 'esnext', moduleResolution: 'bundler' }, files: ['index.ts'] }),
+);
 step('TypeScript, moduleResolution nodenext (ESM and CJS files)', () => run(process.execPath, [tsc, '-p', 'ts-nodenext']));
 step('TypeScript, moduleResolution bundler', () => run(process.execPath, [tsc, '-p', 'ts-bundler']));
 

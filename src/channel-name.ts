@@ -34,12 +34,13 @@ export function validateChannel(channel: unknown): string {
  * @throws {@link InvalidChannelError} for any invalid name, {@link InvalidArgumentError} when the
  * argument is neither a string nor iterable.
  */
-export function channelList(channels: string | Iterable<string>): string[] {
+export function channelList(channels: unknown): string[] {
+  // Typed callers pass a string or an iterable; JavaScript callers may pass anything.
   if (typeof channels === 'string') return [validateChannel(channels)];
   if (channels === null || typeof channels !== 'object' || !(Symbol.iterator in channels)) {
     throw new InvalidArgumentError(`Expected a channel name or an iterable of channel names, got ${String(channels)}`);
   }
   const seen = new Set<string>();
-  for (const channel of channels) seen.add(validateChannel(channel));
+  for (const channel of channels as Iterable<unknown>) seen.add(validateChannel(channel));
   return [...seen];
 }

@@ -1,5 +1,5 @@
 import type { ClientConfig } from 'pg';
-import { BehaviorSubject, Observable, Subject, type Subscriber } from 'rxjs';
+import { BehaviorSubject, Observable, Subject, Subscription, type Subscriber } from 'rxjs';
 
 import { channelList, validateChannel } from './channel-name.js';
 import { ConnectionError } from './errors/connection-error.js';
@@ -54,6 +54,8 @@ export class Notifier {
   readonly #router: Router;
   readonly #reconciler: ListenReconciler;
   readonly #warned = new Set<string>();
+  /** The notifier's own subscriptions, between its parts; ended by `close()`. */
+  readonly #wiring = new Subscription();
   #startRequested = false;
   #closing: Promise<void> | undefined;
 
@@ -83,16 +85,28 @@ export class Notifier {
   constructor(config: string | ClientConfig | NotificationSource = {}, options: NotifierOptions = {}) {
     this.#parse = resolveParser(options.parse, parseJsonOrRaw);
     this.#source = isSource(config) ? config : new PgListenSource(config, options);
-    this.#router = new Router({ parse: this.#parse, report: (error) => this.#report(error), counters: this.#counters });
-    this.#store.commits$.subscribe((commit) => {
-      this.#router.sync(commit.registry, commit.changed);
+    this.#router = new Router({
+      parse: this.#parse,
+      report: (error) => {
+        this.#report(error);
+      },
+      counters: this.#counters,
     });
+    this.#wiring.add(
+      this.#store.commits$.subscribe((commit) => {
+        this.#router.sync(commit.registry, commit.changed);
+      }),
+    );
     this.#reconciler = new ListenReconciler(this.#source, this.#store.commits$, () => this.#store.registry);
     this.resync$ = this.#reconciler.resync$;
-    this.#source.state$.subscribe((state) => {
-      this.#onSourceState(state);
-    });
-    this.#source.notifications$.subscribe(this.#router.route);
+    this.#wiring.add(
+      this.#source.state$.subscribe((state) => {
+        this.#onSourceState(state);
+      }),
+    );
+    // Where a notification enters: straight from the source to the router, no operator between.
+    // eslint-disable-next-line rxjs-x/no-unbound-methods -- an arrow-function property: bound
+    this.#wiring.add(this.#source.notifications$.subscribe(this.#router.route));
   }
 
   // ─── Consuming ──────────────────────────────────────────────────────────────────────────────
@@ -146,7 +160,7 @@ export class Notifier {
       void this.#change((registry) => reducers.countObserver(registry, channel, 1), true);
       const hub = this.#router.hub(channel);
       if (hub === undefined) throw new Error(`pgnotifier: no hub for registered channel ${channel}`);
-      const release = parse === undefined ? hub.observe(subscriber as Subscriber<Notification>) : observeWith(parse, hub, subscriber);
+      const release = parse === undefined ? hub.observe(subscriber) : observeWith(parse, hub, subscriber);
       return () => {
         release();
         // An observer of a channel that was removed (and perhaps registered again) no longer counts.
@@ -399,6 +413,7 @@ export class Notifier {
       this.#state.complete();
       this.#errors.complete();
       this.#store.close();
+      this.#wiring.unsubscribe();
     }
   }
 
@@ -443,7 +458,10 @@ export class Notifier {
     } else if (!this.#warned.has(error.name)) {
       // Nothing listens: say it once per kind rather than fail silently (or crash).
       this.#warned.add(error.name);
-      process.emitWarning(`${error.message} (subscribe to notifier.errors$ to handle these; all are counted in status().counters)`, error.name);
+      process.emitWarning(
+        `${error.message} (subscribe to notifier.errors$ to handle these; all are counted in status().counters)`,
+        error.name,
+      );
     }
   }
 

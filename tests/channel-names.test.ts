@@ -1,4 +1,3 @@
-
 import { InvalidChannelError, Notifier } from '../src/index.js';
 import { databaseUrl, pgNotify, useTestDatabase, waitFor } from './support/db.js';
 

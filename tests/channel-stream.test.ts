@@ -92,7 +92,7 @@ test('no loss: 5,000 notifications on one channel arrive in order while 300 chan
     for (let op = 0; op < 300; op++) {
       // Groups of four on one channel: subscribe, mute the channel, unmute it, unsubscribe.
       const group = Math.floor(op / 4);
-      const ch = others[group % others.length] as string;
+      const ch = others[group % others.length]!;
       const id = `sub${group}`;
       switch (op % 4) {
         case 0:

@@ -115,7 +115,10 @@ describe('pgnotifier notify', () => {
   });
 
   test('a payload over the limit is refused before connecting, with the limit named', async () => {
-    const child = cli(['notify', 'ch', 'x'.repeat(MAX_PAYLOAD_BYTES + 1)], envWithout({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }));
+    const child = cli(
+      ['notify', 'ch', 'x'.repeat(MAX_PAYLOAD_BYTES + 1)],
+      envWithout({ DATABASE_URL: 'postgres://postgres@127.0.0.1:1/none' }),
+    );
     expect(await child.exited).toBe(2);
     expect(child.stderr()).toContain(`is ${MAX_PAYLOAD_BYTES + 1} bytes; PostgreSQL accepts at most ${MAX_PAYLOAD_BYTES}`);
   });
@@ -155,6 +158,6 @@ describe('bad arguments get one line, a usage hint and exit code 2, never a stac
   test('--help prints the usage on stdout and exits 0', async () => {
     const child = cli(['--help']);
     expect(await child.exited).toBe(0);
-    expect(child.stdout()).toMatch(/^Usage:\n  pgnotifier listen <channel\.\.\.>/);
+    expect(child.stdout()).toMatch(/^Usage:\n {2}pgnotifier listen <channel\.\.\.>/);
   });
 });

@@ -1,4 +1,3 @@
-
 import { Notifier, type ConnectionState } from '../src/index.js';
 import { databaseUrl, pgNotify, sleep, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 
@@ -48,7 +47,8 @@ test('restart() always reconnects, even when nothing changed', async () => {
   const n = db.track(new Notifier({ connectionString: databaseUrl(), application_name: app }));
   const ch = uniqueChannel('restart');
   await n.subscribe('s', ch, () => undefined);
-  const pid = async () => (await db.client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0]?.pid;
+  const pid = async () =>
+    (await db.client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app])).rows[0]?.pid;
   const before = await pid();
   await n.restart();
   await waitFor('one session', async () => (await sessionsNamed(app)) === 1);

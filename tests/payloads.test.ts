@@ -1,4 +1,3 @@
-
 import { Notifier, notifyQuery, PayloadParseError, PayloadTooLargeError, type NotifierError } from '../src/index.js';
 import { databaseUrl, pgNotify, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 

@@ -38,7 +38,7 @@ maybe('pgbench, 8 clients for 5 s: every committed NOTIFY arrives, in commit ord
   // txid_current() grows with each transaction of a client, so it marks each client's order.
   await writeFile(script, `SELECT pg_notify('${ch}', :client_id || ':' || txid_current());\n`);
   try {
-    const { stdout } = await promisify(execFile)(pgbench as string, ['-n', '-c', '8', '-j', '2', '-T', '5', '-f', script, databaseUrl()], {
+    const { stdout } = await promisify(execFile)(pgbench!, ['-n', '-c', '8', '-j', '2', '-T', '5', '-f', script, databaseUrl()], {
       maxBuffer: 1 << 20,
     });
     const processed = Number(/number of transactions actually processed: (\d+)/.exec(stdout)?.[1]);
@@ -49,7 +49,7 @@ maybe('pgbench, 8 clients for 5 s: every committed NOTIFY arrives, in commit ord
     expect(total).toBe(processed);
     expect([...perClient.keys()].sort()).toEqual([0, 1, 2, 3, 4, 5, 6, 7]);
     for (const txids of perClient.values()) {
-      expect(txids.every((txid, i) => i === 0 || txid > (txids[i - 1] as number))).toBe(true);
+      expect(txids.every((txid, i) => i === 0 || txid > txids[i - 1]!)).toBe(true);
     }
   } finally {
     await rm(dir, { recursive: true, force: true });

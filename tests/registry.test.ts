@@ -1,4 +1,3 @@
-
 import {
   InvalidArgumentError,
   InvalidChannelError,
@@ -52,7 +51,10 @@ test('array ids compare by value and are returned as copies', async () => {
   await n.subscribe(id, ch, fn('t'));
   id.push('mutated after subscribing');
   await n.subscribe([1, '1'], ch, fn('u'));
-  expect(n.subscribers().map((s) => s.id)).toEqual([[2, 'another_id'], [1, '1']]);
+  expect(n.subscribers().map((s) => s.id)).toEqual([
+    [2, 'another_id'],
+    [1, '1'],
+  ]);
   await n.muteSubscriber([2, 'another_id'], ch);
   expect(n.mutedSubscribers()).toEqual({ [ch]: [[2, 'another_id']] });
   expect(n.nonMutedSubscribers()).toEqual({ [ch]: [[1, '1']] });

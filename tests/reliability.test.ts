@@ -1,5 +1,5 @@
 // Faults injected against a private PostgreSQL started by this file (never the shared service).
-import pg from 'pg';
+import type pg from 'pg';
 import { filter, firstValueFrom } from 'rxjs';
 
 import { Notifier, type ConnectionState, type NotifierError } from '../src/index.js';
@@ -48,6 +48,7 @@ test('pg_terminate_backend 20 times while notifications stream: each time it rec
   let streaming = true;
   let sent = 0;
   const stream = (async () => {
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- the test body ends it
     while (streaming) {
       await sender.query('SELECT pg_notify($1, $2)', [a, String(-++sent)]);
       await sleep(1);
@@ -79,7 +80,9 @@ test('pg_terminate_backend 20 times while notifications stream: each time it rec
 test('the server down for 10 s: the notifier retries throughout and listens again within maxDelayMs of its return', async () => {
   const app = uniqueChannel('outage');
   const maxDelayMs = 2_000;
-  const n = notifiers.track(new Notifier({ connectionString: server.url, application_name: app }, { reconnect: { initialDelayMs: 50, maxDelayMs } }));
+  const n = notifiers.track(
+    new Notifier({ connectionString: server.url, application_name: app }, { reconnect: { initialDelayMs: 50, maxDelayMs } }),
+  );
   n.errors$.subscribe();
   const states: ConnectionState[] = [];
   n.state$.subscribe((state) => states.push(state));
@@ -153,7 +156,7 @@ test('close() during an outage cancels everything: no session of ours exists onc
   await n.subscribe('s', uniqueChannel('zombie'), () => undefined);
   await admin.end();
   await server.stop();
-  await waitFor('a few failed attempts', async () => n.status().counters.connectionErrors >= 3);
+  await waitFor('a few failed attempts', () => n.status().counters.connectionErrors >= 3);
   await n.close();
   expect(n.status().connection.status).toBe('closed');
   await server.start();

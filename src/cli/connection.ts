@@ -36,7 +36,7 @@ export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEn
   if (parsed.protocol !== 'postgres:' && parsed.protocol !== 'postgresql:') {
     throw new UsageError(`expected a postgres:// URL, got ${parsed.protocol}//…`);
   }
-  const user = decodeURIComponent(parsed.username) || nonEmpty(env.PGUSER) || safeUserName();
+  const user = nonEmpty(decodeURIComponent(parsed.username)) ?? nonEmpty(env.PGUSER) ?? safeUserName();
   const target = `${user}@${parsed.hostname || 'localhost'}:${parsed.port || '5432'}${parsed.pathname.length > 1 ? parsed.pathname : `/${user}`}`;
   return { config: { connectionString, connectionTimeoutMillis: CONNECT_TIMEOUT_MS }, target };
 }

@@ -1,4 +1,4 @@
-import { merge } from 'rxjs';
+import { merge, Subscription } from 'rxjs';
 
 import { validateChannel } from '../channel-name.js';
 import { ConnectionError } from '../errors/connection-error.js';
@@ -28,6 +28,7 @@ export function listen(command: ListenCommand, io: CliIo): Promise<number> {
   const names = channels.map((channel) => JSON.stringify(channel)).join(', ');
 
   return new Promise<number>((resolve) => {
+    const subscriptions = new Subscription();
     let ended = false;
     let everConnected = false;
     const end = (code: number): void => {
@@ -35,11 +36,15 @@ export function listen(command: ListenCommand, io: CliIo): Promise<number> {
       ended = true;
       for (const signal of ['SIGINT', 'SIGTERM'] as const) io.process.off(signal, onSignal);
       io.stdout.off('error', onOutputError);
+      // close() completes every stream; the subscriptions go after it, not before (which would
+      // UNLISTEN each channel on the way out).
       notifier.close().then(
         () => {
+          subscriptions.unsubscribe();
           resolve(code);
         },
         (error: unknown) => {
+          subscriptions.unsubscribe();
           io.stderr.write(`pgnotifier: closing failed: ${messageOf(error)}\n`);
           resolve(code === 0 ? 1 : code);
         },
@@ -59,31 +64,38 @@ export function listen(command: ListenCommand, io: CliIo): Promise<number> {
     io.stdout.on('error', onOutputError);
 
     const colors = io.stdout.isTTY === true;
-    merge(...channels.map((channel) => notifier.channel$(channel))).subscribe((notification) => {
-      const now = new Date();
-      io.stdout.write(command.pretty ? prettyLine(notification, now, colors) : jsonLine(notification, now));
-    });
-
-    notifier.state$.subscribe((state) => {
-      if (ended) return;
-      if (state.status === 'connected') everConnected = true;
-      // At the start a failure is most likely a wrong address or credentials: say so and stop
-      // rather than retry forever. Later, a lost connection is replaced like the library does.
-      if (state.status === 'connecting' && state.error !== undefined && !everConnected) {
-        io.stderr.write(`pgnotifier: cannot connect to ${target}: ${rootMessage(state.error)}\n${CONNECTION_HINT}\n`);
-        end(1);
-        return;
-      }
-      const line = describeState(state, target);
-      if (line !== undefined) io.stderr.write(`pgnotifier: ${line}\n`);
-    });
+    subscriptions.add(
+      merge(...channels.map((channel) => notifier.channel$(channel))).subscribe((notification) => {
+        const now = new Date();
+        io.stdout.write(command.pretty ? prettyLine(notification, now, colors) : jsonLine(notification, now));
+      }),
+    );
+    subscriptions.add(
+      notifier.state$.subscribe((state) => {
+        if (ended) return;
+        if (state.status === 'connected') everConnected = true;
+        // At the start a failure is most likely a wrong address or credentials: say so and stop
+        // rather than retry forever. Later, a lost connection is replaced like the library does.
+        if (state.status === 'connecting' && state.error !== undefined && !everConnected) {
+          io.stderr.write(`pgnotifier: cannot connect to ${target}: ${rootMessage(state.error)}\n${CONNECTION_HINT}\n`);
+          end(1);
+          return;
+        }
+        const line = describeState(state, target);
+        if (line !== undefined) io.stderr.write(`pgnotifier: ${line}\n`);
+      }),
+    );
     // Connection errors are already in the state lines above; anything else is worth a line too.
-    notifier.errors$.subscribe((error) => {
-      if (!(error instanceof ConnectionError)) io.stderr.write(`pgnotifier: ${error.message}\n`);
-    });
-    notifier.resync$.subscribe(() => {
-      io.stderr.write(`pgnotifier: listening again on ${names}; notifications sent while disconnected are lost\n`);
-    });
+    subscriptions.add(
+      notifier.errors$.subscribe((error) => {
+        if (!(error instanceof ConnectionError)) io.stderr.write(`pgnotifier: ${error.message}\n`);
+      }),
+    );
+    subscriptions.add(
+      notifier.resync$.subscribe(() => {
+        io.stderr.write(`pgnotifier: listening again on ${names}; notifications sent while disconnected are lost\n`);
+      }),
+    );
 
     void notifier.start().then(() => {
       if (!ended) io.stderr.write(`pgnotifier: listening on ${names} (${target})\n`);
@@ -108,7 +120,7 @@ function describeState(state: ConnectionState, target: string): string | undefin
     case 'connected':
       return `connected to ${target}`;
     case 'reconnecting':
-      return `connection lost (${state.error === undefined ? "no reason given" : rootMessage(state.error)}); reconnecting, attempt ${state.attempt ?? 1}`;
+      return `connection lost (${state.error === undefined ? 'no reason given' : rootMessage(state.error)}); reconnecting, attempt ${state.attempt ?? 1}`;
     default:
       return undefined;
   }

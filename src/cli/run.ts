@@ -30,7 +30,9 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
     }
   } catch (error) {
     if (error instanceof UsageError || error instanceof InvalidChannelError || error instanceof PayloadTooLargeError) {
-      io.stderr.write(`pgnotifier: ${error.message}\nusage: pgnotifier listen <channel...> | pgnotifier notify <channel> <payload> (pgnotifier --help)\n`);
+      io.stderr.write(
+        `pgnotifier: ${error.message}\nusage: pgnotifier listen <channel...> | pgnotifier notify <channel> <payload> (pgnotifier --help)\n`,
+      );
       return 2;
     }
     if (error instanceof ServerError) {

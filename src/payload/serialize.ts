@@ -16,13 +16,14 @@ export const MAX_PAYLOAD_BYTES = 7999;
  * {@link InvalidArgumentError} when the value cannot be serialised (a BigInt, a cycle, a function).
  */
 export function serializePayload(channel: string, payload: unknown): string {
-  let text: string | undefined;
+  // JSON.stringify is typed to return a string, but gives undefined for a function or a symbol.
+  let text: unknown;
   try {
-    text = payload === undefined ? '' : (JSON.stringify(payload) as string | undefined);
+    text = payload === undefined ? '' : JSON.stringify(payload);
   } catch (error) {
     throw new InvalidArgumentError(`Cannot serialise the payload for channel ${JSON.stringify(channel)} as JSON`, { cause: error });
   }
-  if (text === undefined) {
+  if (typeof text !== 'string') {
     throw new InvalidArgumentError(`Cannot serialise a ${typeof payload} payload for channel ${JSON.stringify(channel)} as JSON`);
   }
   return checkPayloadSize(channel, text);

@@ -1,5 +1,5 @@
 import { BehaviorSubject, Subject, type Observable, type Subscriber } from 'rxjs';
-import { share } from 'rxjs/operators';
+import { share } from 'rxjs';
 
 import type { NotifierError } from '../errors/notifier-error.js';
 import { PayloadParseError } from '../errors/payload-parse-error.js';
@@ -94,6 +94,7 @@ export class ChannelHub {
 
   /** The channel's notifications parsed with another parser, shared by one `channel$` call's observers. */
   parsedWith<T>(parse: PayloadParser<T>): Observable<Notification<T>> {
+    // eslint-disable-next-line rxjs-x/no-unbound-methods -- an arrow-function property: bound
     return this.#raw.pipe(parseNotifications(parse, this.#reportParseError), share());
   }
 

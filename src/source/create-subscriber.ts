@@ -10,4 +10,5 @@ type CreateSubscriber = (connectionConfig?: ClientConfig, options?: Options) => 
  * typings.
  */
 export const createSubscriber: CreateSubscriber =
+  // eslint-disable-next-line @typescript-eslint/no-unnecessary-type-assertion -- the import's type differs between NodeNext and the CommonJS build
   (pgListenModule as unknown as { default?: CreateSubscriber }).default ?? (pgListenModule as unknown as CreateSubscriber);

@@ -1,5 +1,5 @@
 import { BehaviorSubject, defer, EMPTY, from, Subject, throwError, type Observable, type ObservableInput } from 'rxjs';
-import { ignoreElements, tap } from 'rxjs/operators';
+import { ignoreElements, tap } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
 import type { NotificationSource, RawNotification, SourceState } from './notification-source.js';

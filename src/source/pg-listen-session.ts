@@ -130,7 +130,12 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
     return () => {
       live = false;
       stopHeartbeat();
-      options.onClosing(closeQuietly(() => pgListen.close(), () => socket));
+      options.onClosing(
+        closeQuietly(
+          () => pgListen.close(),
+          () => socket,
+        ),
+      );
     };
   });
 }

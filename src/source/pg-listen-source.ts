@@ -1,7 +1,7 @@
 import type { ClientConfig } from 'pg';
 import pg from 'pg';
 import { BehaviorSubject, defer, Subject, throwError, timer, type Observable, type ObservableInput, type Subscription } from 'rxjs';
-import { retry } from 'rxjs/operators';
+import { retry } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
@@ -157,7 +157,9 @@ function notConnected(): Observable<never> {
 function positive(value: number | undefined, name: string, fallback: number, zeroAllowed = false): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed)) {
-    throw new InvalidArgumentError(`${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} number of milliseconds, got ${String(value)}`);
+    throw new InvalidArgumentError(
+      `${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} number of milliseconds, got ${String(value)}`,
+    );
   }
   return value;
 }

@@ -8,7 +8,7 @@ import { OrderedSet } from 'immutable';
 import { UnknownChannelError } from '../errors/unknown-channel-error.js';
 import { UnknownSubscriberError } from '../errors/unknown-subscriber-error.js';
 import type { SubscriberCallback, SubscriberId } from '../types.js';
-import { newChannel, type ChannelEntry, type Registry } from './registry.js';
+import { entryOf, newChannel, type Registry } from './registry.js';
 
 /** The result of a reducer: the next registry and the channels whose entry changed. */
 export interface Change {
@@ -32,7 +32,7 @@ export function removeChannels(registry: Registry, channels: readonly string[]):
   if (removed.length === 0) return { registry, changed: removed };
   let subscriptions = registry.subscriptions;
   for (const channel of removed) {
-    for (const key of (registry.channels.get(channel) as ChannelEntry).subscribers.keys()) {
+    for (const key of entryOf(registry.channels, channel).subscribers.keys()) {
       subscriptions = dropPair(subscriptions, key, channel);
     }
   }
@@ -44,13 +44,7 @@ export function removeChannels(registry: Registry, channels: readonly string[]):
  * (id, channel) again replaces its callback and keeps its mute flag; other channels of the id
  * keep theirs.
  */
-export function subscribe(
-  registry: Registry,
-  id: SubscriberId,
-  key: string,
-  channel: string,
-  callback: SubscriberCallback,
-): Change {
+export function subscribe(registry: Registry, id: SubscriberId, key: string, channel: string, callback: SubscriberCallback): Change {
   const entry = registry.channels.get(channel) ?? newChannel;
   const muted = entry.subscribers.get(key)?.muted ?? false;
   return {
@@ -71,16 +65,11 @@ export function subscribe(
  * @throws {@link UnknownSubscriberError} when the id is not subscribed (to one of the channels);
  * {@link UnknownChannelError} when a channel is not registered.
  */
-export function unsubscribe(
-  registry: Registry,
-  id: SubscriberId,
-  key: string,
-  channels: readonly string[] | undefined,
-): Change {
+export function unsubscribe(registry: Registry, id: SubscriberId, key: string, channels: readonly string[] | undefined): Change {
   const targets = pairsOf(registry, id, key, channels);
   let { channels: entries, subscriptions } = registry;
   for (const channel of targets) {
-    const entry = entries.get(channel) as ChannelEntry;
+    const entry = entryOf(entries, channel);
     entries = entries.set(channel, { ...entry, subscribers: entry.subscribers.delete(key) });
     subscriptions = dropPair(subscriptions, key, channel);
   }
@@ -95,10 +84,10 @@ export function unsubscribe(
 export function setChannelsMuted(registry: Registry, channels: readonly string[] | undefined, muted: boolean): Change {
   const targets = channels ?? [...registry.channels.keys()];
   for (const channel of targets) if (!registry.channels.has(channel)) throw new UnknownChannelError(channel);
-  const changed = targets.filter((channel) => (registry.channels.get(channel) as ChannelEntry).muted !== muted);
+  const changed = targets.filter((channel) => entryOf(registry.channels, channel).muted !== muted);
   if (changed.length === 0) return { registry, changed };
   const next = registry.channels.withMutations((map) => {
-    for (const channel of changed) map.set(channel, { ...(map.get(channel) as ChannelEntry), muted });
+    for (const channel of changed) map.set(channel, { ...entryOf(map, channel), muted });
   });
   return { registry: { ...registry, channels: next }, changed };
 }
@@ -121,7 +110,7 @@ export function setSubscriberMuted(
   const changed: string[] = [];
   let entries = registry.channels;
   for (const channel of targets) {
-    const entry = entries.get(channel) as ChannelEntry;
+    const entry = entryOf(entries, channel);
     const subscription = entry.subscribers.get(key);
     if (subscription === undefined || subscription.muted === muted) continue;
     entries = entries.set(channel, { ...entry, subscribers: entry.subscribers.set(key, { ...subscription, muted }) });

@@ -1,4 +1,6 @@
-import { OrderedMap, OrderedSet } from 'immutable';
+import { OrderedMap, type OrderedSet } from 'immutable';
+
+import { UnknownChannelError } from '../errors/unknown-channel-error.js';
 
 import type { SubscriberCallback, SubscriberId } from '../types.js';
 
@@ -40,6 +42,17 @@ export const emptyRegistry: Registry = { channels: OrderedMap(), subscriptions: 
 
 /** A channel with no consumer, not muted. */
 export const newChannel: ChannelEntry = { muted: false, observers: 0, subscribers: OrderedMap() };
+
+/**
+ * The entry of a channel the caller knows is registered (its reducer checked it first).
+ *
+ * @throws {@link UnknownChannelError} if it is not, rather than hand back `undefined`.
+ */
+export function entryOf(channels: Registry['channels'], channel: string): ChannelEntry {
+  const entry = channels.get(channel);
+  if (entry === undefined) throw new UnknownChannelError(channel);
+  return entry;
+}
 
 /**
  * The rule that decides LISTEN: a channel is LISTENed exactly when it is registered, not muted,

@@ -4,7 +4,7 @@
  */
 import { UnknownChannelError } from '../errors/unknown-channel-error.js';
 import type { SubscriberId } from '../types.js';
-import type { ChannelEntry, Registry } from './registry.js';
+import { entryOf, type ChannelEntry, type Registry } from './registry.js';
 import { subscriberIdOf } from './subscriber-id.js';
 
 /** One channel in {@link channelsView}. */
@@ -46,7 +46,7 @@ export function subscribersView(registry: Registry, active: ReadonlySet<string>)
   return [...registry.subscriptions].map(([key, channels]) => {
     const view: SubscriberView['channels'] = {};
     for (const channel of channels) {
-      const entry = registry.channels.get(channel) as ChannelEntry;
+      const entry = entryOf(registry.channels, channel);
       view[channel] = {
         muted: entry.subscribers.get(key)?.muted ?? false,
         channelMuted: entry.muted,

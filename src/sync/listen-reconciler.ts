@@ -1,5 +1,5 @@
 import { defer, from, Subject, type Observable, type Subscription } from 'rxjs';
-import { mergeAll, tap } from 'rxjs/operators';
+import { mergeAll, tap } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
 import type { NotificationSource, SourceState } from '../source/notification-source.js';
@@ -42,11 +42,7 @@ export class ListenReconciler {
   /** Emits once every channel is LISTENed again after a lost connection was replaced. */
   readonly resync$: Observable<void> = this.#resync.asObservable();
 
-  constructor(
-    source: NotificationSource,
-    commits$: Observable<Commit>,
-    registry: () => Registry,
-  ) {
+  constructor(source: NotificationSource, commits$: Observable<Commit>, registry: () => Registry) {
     this.#source = source;
     this.#registry = registry;
     this.#subscriptions.push(
@@ -137,6 +133,7 @@ export class ListenReconciler {
           if (this.#dirty.size > 0) this.#startBatch();
           else this.#settle();
         }
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- a re-entrant pump() during the body sets it
       } while (this.#pumpAgain);
     } finally {
       this.#pumping = false;
@@ -151,9 +148,19 @@ export class ListenReconciler {
       const wanted = wantsListen(registry.channels.get(channel));
       const has = this.#acknowledged.has(channel);
       if (wanted && !has) {
-        commands.push(this.#command(() => this.#source.listen(channel), () => this.#acknowledged.add(channel)));
+        commands.push(
+          this.#command(
+            () => this.#source.listen(channel),
+            () => this.#acknowledged.add(channel),
+          ),
+        );
       } else if (!wanted && has) {
-        commands.push(this.#command(() => this.#source.unlisten(channel), () => this.#acknowledged.delete(channel)));
+        commands.push(
+          this.#command(
+            () => this.#source.unlisten(channel),
+            () => this.#acknowledged.delete(channel),
+          ),
+        );
       }
     }
     this.#dirty.clear();
@@ -169,23 +176,28 @@ export class ListenReconciler {
     let done = false;
     // from(...).pipe(mergeAll()) rather than merge(...commands): a start with a very large
     // registry would overflow the argument list.
-    const batch = from(commands).pipe(mergeAll()).subscribe({
-      complete: () => {
-        done = true;
-        finished();
-      },
-      error: (cause: unknown) => {
-        done = true;
-        if (this.#session !== session) return;
-        this.#batch = undefined;
-        // The connection is alive but the server refused (e.g. a hot standby refuses LISTEN):
-        // reconnect with backoff (state$ and errors$ carry the reason); the new session LISTENs
-        // everything again.
-        this.#source.recycle(
-          cause instanceof ConnectionError ? cause : new ConnectionError('The server refused a LISTEN or UNLISTEN', { cause, explain: true }),
-        );
-      },
-    });
+    const batch = from(commands)
+      .pipe(mergeAll())
+      .subscribe({
+        complete: () => {
+          done = true;
+          finished();
+        },
+        error: (cause: unknown) => {
+          done = true;
+          if (this.#session !== session) return;
+          this.#batch = undefined;
+          // The connection is alive but the server refused (e.g. a hot standby refuses LISTEN):
+          // reconnect with backoff (state$ and errors$ carry the reason); the new session LISTENs
+          // everything again.
+          this.#source.recycle(
+            cause instanceof ConnectionError
+              ? cause
+              : new ConnectionError('The server refused a LISTEN or UNLISTEN', { cause, explain: true }),
+          );
+        },
+      });
+    // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by the callbacks above when the batch finished synchronously
     if (!done) this.#batch = batch;
   }
 

@@ -19,7 +19,11 @@ const root = join(__dirname, '..', '..');
 
 /** Starts `node --import tsx <script> ...args` from the repository root, killed after `killAfterMs` as a safety net. */
 export function startChild(script: string, args: readonly string[], env: NodeJS.ProcessEnv, killAfterMs = 30_000): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script), ...args], { cwd: root, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', join(root, script), ...args], {
+    cwd: root,
+    env,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const output = { stdout: '', stderr: '' };
   child.stdout.on('data', (chunk: Buffer) => (output.stdout += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (output.stderr += chunk.toString()));
@@ -37,7 +41,9 @@ export function startChild(script: string, args: readonly string[], env: NodeJS.
       try {
         await waitFor(`${stream} to match ${pattern}`, () => pattern.test(output[stream]), timeoutMs);
       } catch (error) {
-        throw new Error(`${(error as Error).message}\n--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`);
+        throw new Error(`${(error as Error).message}\n--- stdout ---\n${output.stdout}\n--- stderr ---\n${output.stderr}`, {
+          cause: error,
+        });
       }
     },
     exited,
@@ -45,9 +51,10 @@ export function startChild(script: string, args: readonly string[], env: NodeJS.
   };
 }
 
+const CONNECTION_VARIABLES = new Set(['DATABASE_URL', 'PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGHOSTADDR']);
+
 /** The environment without any connection settings, plus `extra`. */
 export function envWithout(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
-  const env: NodeJS.ProcessEnv = { ...process.env };
-  for (const key of ['DATABASE_URL', 'PGHOST', 'PGPORT', 'PGUSER', 'PGPASSWORD', 'PGDATABASE', 'PGHOSTADDR']) delete env[key];
-  return { ...env, ...extra };
+  const kept = Object.entries(process.env).filter(([key]) => !CONNECTION_VARIABLES.has(key));
+  return { ...Object.fromEntries(kept), ...extra };
 }

@@ -11,7 +11,9 @@ export type PrivatePostgres = EmbeddedServer;
  * a server use one of these, never the machine's shared service.
  */
 export async function startPrivatePostgres(): Promise<PrivatePostgres> {
-  const child = fork(join(__dirname, '..', '..', 'scripts', 'embedded-postgres.mjs'), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const child = fork(join(__dirname, '..', '..', 'scripts', 'embedded-postgres.mjs'), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  });
   const ready = await new Promise<{ url: string; port: number }>((resolve, reject) => {
     child.once('message', (message: { ready?: boolean; url: string; port: number }) => {
       resolve(message);
