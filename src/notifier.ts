@@ -63,16 +63,42 @@ export class Notifier {
    * Every non-fatal problem, as typed errors: {@link PayloadParseError}, {@link SubscriberError},
    * {@link ConnectionError}. Nothing here stops the notifier. While nothing subscribes, the first
    * problem of each kind is printed as a process warning, and all are counted in `status()`.
+   *
+   * @example
+   * ```ts
+   * notifier.errors$.subscribe((error) => {
+   *   if (error instanceof SubscriberError) log.warn({ id: error.id, channel: error.channel }, error.message);
+   *   else log.warn(error.message);
+   * });
+   * ```
    */
   readonly errors$: Observable<NotifierError> = this.#errors.asObservable();
 
-  /** The connection state, current value first; see {@link ConnectionState}. Completes on `close()`. */
+  /**
+   * The connection state, current value first; see {@link ConnectionState}. Completes on `close()`.
+   *
+   * @example
+   * ```ts
+   * notifier.state$
+   *   .pipe(filter((state) => state.status === 'reconnecting'))
+   *   .subscribe((state) => console.warn(`reconnecting (attempt ${state.attempt}): ${state.error?.message}`));
+   * ```
+   */
   readonly state$: Observable<ConnectionState> = this.#state.asObservable();
 
   /**
    * Emits after a lost connection was replaced and every channel is LISTENed again (not on the
    * first connect). Notifications sent while the connection was down are lost, PostgreSQL keeps
    * none: re-read what you may have missed here.
+   *
+   * @example
+   * ```ts
+   * // Keep a cache fresh: read once at the start and again after every reconnect.
+   * const orders$ = notifier.resync$.pipe(
+   *   startWith(undefined),
+   *   switchMap(() => from(db.query('SELECT * FROM orders WHERE open'))),
+   * );
+   * ```
    */
   readonly resync$: Observable<void>;
 
@@ -244,6 +270,12 @@ export class Notifier {
    * Mutes channels (all when none are given; an empty list mutes none). A muted channel is
    * UNLISTENed and delivers nothing; its subscribers keep their own mute flags.
    *
+   * @example
+   * ```ts
+   * await notifier.muteChannels('audit'); // UNLISTEN "audit": nothing arrives, nothing is queued
+   * await notifier.unmuteChannels('audit'); // LISTEN "audit" again; resolves once the server has it
+   * ```
+   *
    * @throws {@link UnknownChannelError}, {@link InvalidChannelError}, {@link NotifierClosedError}
    */
   muteChannels(channels?: string | Iterable<string>): Promise<void> {
@@ -263,6 +295,13 @@ export class Notifier {
   /**
    * Mutes a subscriber on channels (all of its channels when none are given). A channel left with
    * no non-muted consumer is UNLISTENed.
+   *
+   * @example
+   * ```ts
+   * await notifier.muteSubscriber('mailer', 'orders'); // only on 'orders'
+   * await notifier.muteSubscriber(['audit', 1]); // on all of its channels
+   * notifier.mutedSubscribers('orders'); // { orders: ['mailer', ['audit', 1]] }
+   * ```
    *
    * @throws {@link UnknownSubscriberError}, {@link UnknownChannelError}, {@link InvalidArgumentError},
    * {@link InvalidChannelError}, {@link NotifierClosedError}
@@ -318,7 +357,15 @@ export class Notifier {
     return views.subscribersByMute(this.#store.registry, optionalList(channels), false);
   }
 
-  /** Running flag, connection state, channels, subscriber counts and counters. */
+  /**
+   * Running flag, connection state, channels, subscriber counts and counters: a JSON-serialisable
+   * snapshot for a health endpoint or a log line.
+   *
+   * @example
+   * ```ts
+   * http.createServer((req, res) => res.end(JSON.stringify(notifier.status()))).listen(9090);
+   * ```
+   */
   status(): NotifierStatus {
     const registry: Registry = this.#store.registry;
     let subscriptions = 0;
@@ -397,6 +444,11 @@ export class Notifier {
    * Stops for good: closes the connection, completes every Observable, releases every timer and
    * socket, so the process can exit. Calling it again is harmless; any other method then throws
    * {@link NotifierClosedError}.
+   *
+   * @example
+   * ```ts
+   * process.once('SIGTERM', () => void notifier.close());
+   * ```
    */
   close(): Promise<void> {
     this.#closing ??= this.#close();

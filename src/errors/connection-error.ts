@@ -7,6 +7,7 @@ import { NotifierError } from './notifier-error.js';
  * Never fatal: the notifier reconnects with backoff and LISTENs again.
  */
 export class ConnectionError extends NotifierError {
+  /** `'ConnectionError'`: survives serialisation and module copies, where `instanceof` does not. */
   override readonly name: string = 'ConnectionError';
 
   /**

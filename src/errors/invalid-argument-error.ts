@@ -6,5 +6,6 @@ import { NotifierError } from './notifier-error.js';
  * Nothing has changed when it is thrown.
  */
 export class InvalidArgumentError extends NotifierError {
+  /** `'InvalidArgumentError'`: survives serialisation and module copies, where `instanceof` does not. */
   override readonly name: string = 'InvalidArgumentError';
 }

@@ -6,6 +6,7 @@ import { NotifierError } from './notifier-error.js';
  * silently truncate it). Nothing has changed when it is thrown.
  */
 export class InvalidChannelError extends NotifierError {
+  /** `'InvalidChannelError'`: survives serialisation and module copies, where `instanceof` does not. */
   override readonly name: string = 'InvalidChannelError';
 
   constructor(

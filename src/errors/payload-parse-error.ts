@@ -6,6 +6,7 @@ import { NotifierError } from './notifier-error.js';
  * consumers of that parser; later notifications keep flowing.
  */
 export class PayloadParseError extends NotifierError {
+  /** `'PayloadParseError'`: survives serialisation and module copies, where `instanceof` does not. */
   override readonly name: string = 'PayloadParseError';
 
   constructor(

@@ -5,6 +5,7 @@ import { NotifierError } from './notifier-error.js';
  * by PostgreSQL: it must be shorter than 8000 bytes in UTF-8. Nothing is sent.
  */
 export class PayloadTooLargeError extends NotifierError {
+  /** `'PayloadTooLargeError'`: survives serialisation and module copies, where `instanceof` does not. */
   override readonly name: string = 'PayloadTooLargeError';
 
   constructor(

@@ -7,6 +7,7 @@ import { NotifierError } from './notifier-error.js';
  * other subscribers still receive the notification and the listener keeps running.
  */
 export class SubscriberError extends NotifierError {
+  /** `'SubscriberError'`: survives serialisation and module copies, where `instanceof` does not. */
   override readonly name: string = 'SubscriberError';
 
   constructor(

@@ -6,6 +6,7 @@ import { NotifierError } from './notifier-error.js';
  * methods, unlike the Python original's phantom entries.
  */
 export class UnknownChannelError extends NotifierError {
+  /** `'UnknownChannelError'`: survives serialisation and module copies, where `instanceof` does not. */
   override readonly name: string = 'UnknownChannelError';
 
   constructor(

@@ -6,6 +6,7 @@ import { NotifierError } from './notifier-error.js';
  * and the method would need it to be: `unsubscribe`, `muteSubscriber`, `unmuteSubscriber`.
  */
 export class UnknownSubscriberError extends NotifierError {
+  /** `'UnknownSubscriberError'`: survives serialisation and module copies, where `instanceof` does not. */
   override readonly name: string = 'UnknownSubscriberError';
 
   constructor(

@@ -7,7 +7,7 @@ import type { SubscriberId } from '../types.js';
 import { entryOf, type ChannelEntry, type Registry } from './registry.js';
 import { subscriberIdOf } from './subscriber-id.js';
 
-/** One channel in {@link channelsView}. */
+/** One channel, as `Notifier.channels()` shows it. */
 export interface ChannelView {
   /** The channel's own mute flag. */
   readonly muted: boolean;
@@ -16,15 +16,30 @@ export interface ChannelView {
   /** How many `channel$` observers it has. */
   readonly observers: number;
   /** Its callback subscribers, in subscription order, with their own mute flags. */
-  readonly subscribers: { readonly id: SubscriberId; readonly muted: boolean }[];
+  readonly subscribers: {
+    /** The subscriber id. */
+    readonly id: SubscriberId;
+    /** The subscriber's own mute flag on this channel. */
+    readonly muted: boolean;
+  }[];
 }
 
-/** One subscriber in {@link subscribersView}. */
+/** One subscriber, as `Notifier.subscribers()` shows it. */
 export interface SubscriberView {
   /** The subscriber id. */
   readonly id: SubscriberId;
   /** Its channels: its own mute flag there, the channel's, and whether the channel is LISTENed. */
-  readonly channels: Record<string, { readonly muted: boolean; readonly channelMuted: boolean; readonly active: boolean }>;
+  readonly channels: Record<
+    string,
+    {
+      /** The subscriber's own mute flag on this channel. */
+      readonly muted: boolean;
+      /** The channel's mute flag. */
+      readonly channelMuted: boolean;
+      /** Whether the server has acknowledged the channel's LISTEN on the current connection. */
+      readonly active: boolean;
+    }
+  >;
 }
 
 /** Every channel with its state and subscribers. */
