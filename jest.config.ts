@@ -19,7 +19,11 @@ const transform: Config['transform'] = {
     },
   ],
 };
-const moduleNameMapper = { '^(\\.{1,2}/.*)\\.js$': '$1' };
+const moduleNameMapper = {
+  '^(\\.{1,2}/.*)\\.js$': '$1',
+  // Examples import the package by name, as users do; here that name is the source.
+  '^pgnotifier$': '<rootDir>/src/index.ts',
+};
 
 const config: Config = {
   // Generous: these tests wait on a real server; failures come from assertions, not the clock.
