@@ -9,7 +9,7 @@ import { startPostgres } from '../scripts/embedded-postgres.mjs';
 import { createSubscriber } from '../src/source/create-subscriber.js';
 import { Notifier } from '../src/index.js';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -105,15 +105,28 @@ async function notifier(channel: string, mode: 'channel$' | 'subscribe', extra: 
   return { until: c.until, close: () => n.close() };
 }
 
-async function throughput(make: (channel: string) => Promise<Listener>, count: number, deliveriesPer = 1): Promise<number> {
+interface Measured {
+  /** Notifications per second, wall clock, sender included. */
+  readonly rate: number;
+  /**
+   * This process's CPU time per notification, in ns. The listener is the only busy thing in this
+   * process (the sender's work happens in its server backend), so this is what receiving costs,
+   * and it moves far less than the wall-clock rate when the server shares the 2 cores.
+   */
+  readonly cpuNs: number;
+}
+
+async function throughput(make: (channel: string) => Promise<Listener>, count: number, deliveriesPer = 1): Promise<Measured> {
   const channel = `bench_${Math.random().toString(36).slice(2)}`;
   const listener = await make(channel);
   const start = process.hrtime.bigint();
+  const cpu = process.cpuUsage();
   await send(channel, count);
   await listener.until(count * deliveriesPer);
   const seconds = Number(process.hrtime.bigint() - start) / 1e9;
+  const used = process.cpuUsage(cpu);
   await listener.close();
-  return count / seconds;
+  return { rate: count / seconds, cpuNs: ((used.user + used.system) * 1000) / count };
 }
 
 async function compare(
@@ -122,7 +135,9 @@ async function compare(
   contenders: Record<string, (ch: string) => Promise<Listener>>,
   deliveries: Record<string, number> = {},
 ) {
-  const results: Record<string, number[]> = {};
+  const results: Record<string, Measured[]> = {};
+  // One discarded warm-up run each, so that no side is measured while V8 still compiles its path.
+  for (const make of Object.values(contenders)) await throughput(make, Math.min(count, 50_000));
   for (let run = 0; run < RUNS; run++) {
     // Alternate the order so neither side always runs on a warmer server.
     const names = run % 2 === 0 ? Object.keys(contenders) : Object.keys(contenders).reverse();
@@ -131,9 +146,13 @@ async function compare(
       (results[key] ??= []).push(await throughput(contenders[key] as (ch: string) => Promise<Listener>, count, deliveries[key] ?? 1));
     }
   }
-  const medians = Object.fromEntries(Object.entries(results).map(([k, v]) => [k, median(v)]));
+  const medians = Object.fromEntries(
+    Object.entries(results).map(([k, v]) => [k, { rate: median(v.map((m) => m.rate)), cpuNs: median(v.map((m) => m.cpuNs)) }]),
+  );
   console.log(`\n${name} (${count.toLocaleString()} notifications, median of ${RUNS})`);
-  for (const [k, v] of Object.entries(medians)) console.log(`  ${k.padEnd(34)} ${Math.round(v).toLocaleString().padStart(10)} /s`);
+  for (const [k, v] of Object.entries(medians)) {
+    console.log(`  ${k.padEnd(34)} ${Math.round(v.rate).toLocaleString().padStart(10)} /s   ${Math.round(v.cpuNs).toLocaleString().padStart(6)} ns CPU each`);
+  }
   return medians;
 }
 
@@ -195,7 +214,7 @@ async function main(): Promise<void> {
   const { rows } = await sender.query<{ v: string }>("SELECT current_setting('server_version') AS v");
   const machine = `${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Node ${process.version}, PostgreSQL ${rows[0]?.v ?? '?'}${embedded ? ' (embedded)' : ''}`;
   console.log(`pgnotifier benchmark on ${machine}`);
-  const table: { scenario: string; ours: string; baseline: string; ratio: number; target: string; met: boolean }[] = [];
+  const table: { scenario: string; ours: string; baseline: string; ratio: number; target: string; met: boolean | null }[] = [];
   const row = (scenario: string, ours: number, base: number, unit: string, target: number, higherIsBetter = true) => {
     const ratio = ours / base;
     table.push({
@@ -208,6 +227,18 @@ async function main(): Promise<void> {
     });
   };
 
+  // What each notification costs this process, beside the baseline's cost (informational).
+  const cpuRow = (scenario: string, ours: Measured, base: Measured) => {
+    table.push({
+      scenario,
+      ours: `${Math.round(ours.cpuNs).toLocaleString()} ns`,
+      baseline: `${Math.round(base.cpuNs).toLocaleString()} ns`,
+      ratio: Math.round((ours.cpuNs / base.cpuNs) * 100) / 100,
+      target: '(report)',
+      met: null,
+    });
+  };
+
   // 1. Throughput.
   const t1 = await compare('1. throughput, one channel, one consumer', 200_000, {
     'raw pg + JSON.parse': (ch) => rawPg(ch),
@@ -215,9 +246,12 @@ async function main(): Promise<void> {
     'notifier channel$': (ch) => notifier(ch, 'channel$'),
     'notifier subscribe': (ch) => notifier(ch, 'subscribe'),
   });
-  row('1. throughput via channel$', t1['notifier channel$']!, t1['raw pg + JSON.parse']!, '/s', 0.85);
-  row('1. throughput via subscribe', t1['notifier subscribe']!, t1['raw pg + JSON.parse']!, '/s', 0.85);
-  row('1. (pg-listen alone)', t1['pg-listen alone']!, t1['raw pg + JSON.parse']!, '/s', 0);
+  row('1. throughput via channel$', t1['notifier channel$']!.rate, t1['raw pg + JSON.parse']!.rate, '/s', 0.85);
+  row('1. throughput via subscribe', t1['notifier subscribe']!.rate, t1['raw pg + JSON.parse']!.rate, '/s', 0.85);
+  row('1. (pg-listen alone)', t1['pg-listen alone']!.rate, t1['raw pg + JSON.parse']!.rate, '/s', 0);
+  cpuRow('1. CPU per notification, channel$', t1['notifier channel$']!, t1['raw pg + JSON.parse']!);
+  cpuRow('1. CPU per notification, subscribe', t1['notifier subscribe']!, t1['raw pg + JSON.parse']!);
+  cpuRow('1. CPU per notification, pg-listen alone', t1['pg-listen alone']!, t1['raw pg + JSON.parse']!);
 
   // 2. Routing with 1,000 other channels LISTENed and subscribed.
   const others = Array.from({ length: 1000 }, (_, i) => `other_${i}`);
@@ -225,7 +259,8 @@ async function main(): Promise<void> {
     'raw pg, 1,001 LISTENs': (ch) => rawPg(ch, others),
     'notifier, 1,001 channels': (ch) => notifier(ch, 'subscribe', others),
   });
-  row('2. routing with 1,000 other channels', t2['notifier, 1,001 channels']!, t2['raw pg, 1,001 LISTENs']!, '/s', 0.9);
+  row('2. routing with 1,000 other channels', t2['notifier, 1,001 channels']!.rate, t2['raw pg, 1,001 LISTENs']!.rate, '/s', 0.9);
+  cpuRow('2. CPU per notification, 1,001 channels', t2['notifier, 1,001 channels']!, t2['raw pg, 1,001 LISTENs']!);
 
   // 3. Fan-out to 100 callbacks.
   const t3 = await compare(
@@ -237,7 +272,8 @@ async function main(): Promise<void> {
     },
     { 'raw pg, parse once, 100 functions': 100, 'notifier, 100 subscribers': 100 },
   );
-  row('3. fan-out deliveries (×100)', t3['notifier, 100 subscribers']! * 100, t3['raw pg, parse once, 100 functions']! * 100, '/s', 0.8);
+  row('3. fan-out deliveries (×100)', t3['notifier, 100 subscribers']!.rate * 100, t3['raw pg, parse once, 100 functions']!.rate * 100, '/s', 0.8);
+  cpuRow('3. CPU per notification, 100 callbacks', t3['notifier, 100 subscribers']!, t3['raw pg, parse once, 100 functions']!);
 
   // 4. Latency.
   // Warm both paths up first: whichever runs first otherwise pays for the server's cold caches.
@@ -318,7 +354,7 @@ async function main(): Promise<void> {
   });
 
   console.log('\n| scenario | pgnotifier | baseline | ratio | target | met |\n|---|---|---|---|---|---|');
-  for (const r of table) console.log(`| ${r.scenario} | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.met ? 'yes' : 'no'} |`);
+  for (const r of table) console.log(`| ${r.scenario} | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'no'} |`);
   await writeFile(
     new URL('./results.json', import.meta.url),
     `${JSON.stringify({ machine, runs: RUNS, date: new Date().toISOString(), table }, null, 2)}\n`,

@@ -1,5 +1,4 @@
-import { BehaviorSubject, Subject, type Observable, type Subscriber } from 'rxjs';
-import { share } from 'rxjs';
+import { BehaviorSubject, share, type Observable, type Subscriber } from 'rxjs';
 
 import type { NotifierError } from '../errors/notifier-error.js';
 import { PayloadParseError } from '../errors/payload-parse-error.js';
@@ -9,6 +8,7 @@ import type { RawNotification } from '../source/notification-source.js';
 import type { ChannelEntry, SubscriptionEntry } from '../state/registry.js';
 import type { Notification, PayloadParser } from '../types.js';
 import type { Counters } from './counters.js';
+import { HotStream } from '../shared/hot-stream.js';
 
 /** What every hub shares with the notifier. */
 export interface HubContext {
@@ -25,9 +25,9 @@ export interface HubContext {
  * multicast to its `channel$` observers, and fanned out to its callback subscribers.
  *
  * ```
- * push ─▶ gate: muted? (BehaviorSubject) ─▶ parse ─┬▶ Subject ─▶ channel$ observers
+ * push ─▶ gate: muted? (BehaviorSubject) ─▶ parse ─┬▶ HotStream ─▶ channel$ observers
  *                                            │      └▶ one loop over the callbacks
- *                                            └▶ raw Subject ─▶ parse ─▶ share ─▶ observers with their own parser
+ *                                            └▶ raw HotStream ─▶ parse ─▶ share ─▶ observers with their own parser
  * ```
  *
  * Every notification takes this path, so it is a few plain calls rather than a chain of
@@ -37,9 +37,9 @@ export class ChannelHub {
   /** The mute state: it gates delivery here and drives LISTEN/UNLISTEN through the registry. */
   readonly #muted: BehaviorSubject<boolean>;
   /** Notifications parsed with the notifier's parser, for `channel$` observers. */
-  readonly #parsed = new Subject<Notification>();
+  readonly #parsed = new HotStream<Notification>();
   /** Raw notifications, for `channel$` pipelines with their own parser. */
-  readonly #raw = new Subject<RawNotification>();
+  readonly #raw = new HotStream<RawNotification>();
   readonly #context: HubContext;
   #callbacks: readonly CallbackTarget[] = [];
   #observers = 0;
@@ -71,12 +71,12 @@ export class ChannelHub {
       this.#reportParseError(new PayloadParseError(raw.channel, raw.payload, { cause }));
       return;
     }
-    const notification: Notification = { channel: raw.channel, payload, pid: raw.pid };
     if (this.#observers > 0) {
       counters.delivered += this.#observers;
-      this.#parsed.next(notification);
+      this.#parsed.next({ channel: raw.channel, payload, pid: raw.pid });
     }
-    if (callbacks.length > 0) this.#fanOut(callbacks, notification);
+    // Callbacks take the parts as arguments: no object is made for them.
+    if (callbacks.length > 0) this.#fanOut(callbacks, raw.channel, payload, raw.pid);
   }
 
   /**
@@ -86,7 +86,7 @@ export class ChannelHub {
    */
   observe(subscriber: Subscriber<Notification>): () => void {
     this.#observers++;
-    this.#parsed.subscribe(subscriber);
+    this.#parsed.add(subscriber);
     return () => {
       this.#observers--;
     };
@@ -95,7 +95,7 @@ export class ChannelHub {
   /** The channel's notifications parsed with another parser, shared by one `channel$` call's observers. */
   parsedWith<T>(parse: PayloadParser<T>): Observable<Notification<T>> {
     // eslint-disable-next-line rxjs-x/no-unbound-methods -- an arrow-function property: bound
-    return this.#raw.pipe(parseNotifications(parse, this.#reportParseError), share());
+    return this.#raw.observable.pipe(parseNotifications(parse, this.#reportParseError), share());
   }
 
   /** Brings the gate and the callback list in line with the channel's registry entry. */
@@ -118,23 +118,29 @@ export class ChannelHub {
 
   // One plain loop calls every callback; the callbacks array is replaced, never changed, so a
   // callback that subscribes or unsubscribes others does not disturb this notification's round.
-  #fanOut(callbacks: readonly CallbackTarget[], notification: Notification): void {
-    const { counters, report } = this.#context;
-    counters.delivered += callbacks.length;
-    for (const { id, callback } of callbacks) {
+  // The loop body stays small (the rare paths are methods of their own) so it inlines well.
+  #fanOut(callbacks: readonly CallbackTarget[], channel: string, payload: unknown, pid: number): void {
+    this.#context.counters.delivered += callbacks.length;
+    for (const target of callbacks) {
       try {
-        const result = callback(id, notification.channel, notification.payload, notification.pid);
-        if (isThenable(result)) {
-          result.then(undefined, (cause: unknown) => {
-            counters.callbackErrors++;
-            report(new SubscriberError(id, notification.channel, { cause }));
-          });
-        }
+        const result = target.callback(target.id, channel, payload, pid);
+        if (result !== undefined && isThenable(result)) this.#watch(target, result);
       } catch (cause) {
-        counters.callbackErrors++;
-        report(new SubscriberError(id, notification.channel, { cause }));
+        this.#callbackFailed(target, cause);
       }
     }
+  }
+
+  /** A callback returned a promise: a rejection is reported like a throw. */
+  #watch(target: CallbackTarget, result: PromiseLike<unknown>): void {
+    result.then(undefined, (cause: unknown) => {
+      this.#callbackFailed(target, cause);
+    });
+  }
+
+  #callbackFailed(target: CallbackTarget, cause: unknown): void {
+    this.#context.counters.callbackErrors++;
+    this.#context.report(new SubscriberError(target.id, this.channel, { cause }));
   }
 
   readonly #reportParseError = (error: NotifierError): void => {

@@ -66,8 +66,11 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
     const fail = (reason: Error): void => {
       if (live) subscriber.error(reason);
     };
-    // pg-listen re-emits every notification on an emitter keyed by channel name: without a
-    // listener, a channel named "error" would throw from inside pg's socket handler.
+    // pg-listen re-emits every notification on a second emitter keyed by channel name, which we
+    // never read: drop that forwarding (a second emit and a listener-array copy per notification).
+    // Were it ever to run, a channel named "error" would throw from inside pg's socket handler
+    // without a listener, hence the no-op one.
+    pgListen.events.removeAllListeners('notification');
     pgListen.notifications.on('error', () => undefined);
     pgListen.events.on('error', (cause: unknown) => {
       fail(new ConnectionError('The listening connection was lost', { cause }));

@@ -1,10 +1,11 @@
 import type { ClientConfig } from 'pg';
 import pg from 'pg';
-import { BehaviorSubject, defer, Subject, throwError, timer, type Observable, type ObservableInput, type Subscription } from 'rxjs';
+import { BehaviorSubject, defer, throwError, timer, type Observable, type ObservableInput, type Subscription } from 'rxjs';
 import { retry } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
+import { HotStream } from '../shared/hot-stream.js';
 import { backoffDelay, defaultReconnectOptions, type ReconnectOptions, type ResolvedReconnectOptions } from './backoff.js';
 import type { NotificationSource, RawNotification, SourceState } from './notification-source.js';
 import { pgListenSession, type PgSession } from './pg-listen-session.js';
@@ -41,7 +42,7 @@ export class PgListenSource implements NotificationSource {
   readonly #reconnect: ResolvedReconnectOptions;
   readonly #heartbeatIntervalMs: number;
   readonly #heartbeatTimeoutMs: number;
-  readonly #notifications = new Subject<RawNotification>();
+  readonly #notifications = new HotStream<RawNotification>();
   readonly #state = new BehaviorSubject<SourceState>({ status: 'idle' });
   readonly #closing = new Set<Promise<void>>();
   #run: Subscription | undefined;
@@ -49,7 +50,7 @@ export class PgListenSource implements NotificationSource {
   #sessions = 0;
   #sender: pg.Pool | undefined;
 
-  readonly notifications$: Observable<RawNotification> = this.#notifications.asObservable();
+  readonly notifications$: Observable<RawNotification> = this.#notifications.observable;
   readonly state$: Observable<SourceState> = this.#state.asObservable();
 
   /**
