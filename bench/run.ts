@@ -9,7 +9,7 @@ import { startPostgres } from '../scripts/embedded-postgres.mjs';
 import { createSubscriber } from '../src/source/create-subscriber.js';
 import { Notifier } from '../src/index.js';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 5);
+const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 const gc = (globalThis as { gc?: () => void }).gc ?? (() => undefined);
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
@@ -309,7 +309,15 @@ async function main(): Promise<void> {
     target: '≤ 2.5',
     met: r20.registerMs / r10.registerMs <= 2.5,
   });
-  row('5. start() LISTEN 20,000 vs raw client', r20.startMs, raw20, 'ms', Infinity, false);
+  // Reported, no target: PostgreSQL's own LISTEN cost grows with the session's LISTEN list.
+  table.push({
+    scenario: '5. start() LISTEN 20,000 vs raw client',
+    ours: `${Math.round(r20.startMs).toLocaleString()} ms`,
+    baseline: `${Math.round(raw20).toLocaleString()} ms`,
+    ratio: Math.round((r20.startMs / raw20) * 100) / 100,
+    target: '(report)',
+    met: null,
+  });
 
   // 6. Memory.
   const n = new Notifier(url);
