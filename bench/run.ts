@@ -151,7 +151,9 @@ async function compare(
   );
   console.log(`\n${name} (${count.toLocaleString()} notifications, median of ${RUNS})`);
   for (const [k, v] of Object.entries(medians)) {
-    console.log(`  ${k.padEnd(34)} ${Math.round(v.rate).toLocaleString().padStart(10)} /s   ${Math.round(v.cpuNs).toLocaleString().padStart(6)} ns CPU each`);
+    console.log(
+      `  ${k.padEnd(34)} ${Math.round(v.rate).toLocaleString().padStart(10)} /s   ${Math.round(v.cpuNs).toLocaleString().padStart(6)} ns CPU each`,
+    );
   }
   return medians;
 }
@@ -272,7 +274,13 @@ async function main(): Promise<void> {
     },
     { 'raw pg, parse once, 100 functions': 100, 'notifier, 100 subscribers': 100 },
   );
-  row('3. fan-out deliveries (×100)', t3['notifier, 100 subscribers']!.rate * 100, t3['raw pg, parse once, 100 functions']!.rate * 100, '/s', 0.8);
+  row(
+    '3. fan-out deliveries (×100)',
+    t3['notifier, 100 subscribers']!.rate * 100,
+    t3['raw pg, parse once, 100 functions']!.rate * 100,
+    '/s',
+    0.8,
+  );
   cpuRow('3. CPU per notification, 100 callbacks', t3['notifier, 100 subscribers']!, t3['raw pg, parse once, 100 functions']!);
 
   // 4. Latency.
@@ -362,7 +370,8 @@ async function main(): Promise<void> {
   });
 
   console.log('\n| scenario | pgnotifier | baseline | ratio | target | met |\n|---|---|---|---|---|---|');
-  for (const r of table) console.log(`| ${r.scenario} | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'no'} |`);
+  for (const r of table)
+    console.log(`| ${r.scenario} | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'no'} |`);
   await writeFile(
     new URL('./results.json', import.meta.url),
     `${JSON.stringify({ machine, runs: RUNS, date: new Date().toISOString(), table }, null, 2)}\n`,
