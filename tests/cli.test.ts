@@ -50,6 +50,19 @@ describe('pgnotifier listen', () => {
     });
   });
 
+  test('a reader that goes away (| head -1) ends it with exit code 0', async () => {
+    const channel = uniqueChannel('pipe');
+    const child = cli(['listen', channel]);
+    await child.waitForOutput('stderr', /listening on/);
+    await pgNotify(db.client, channel, '1');
+    await child.waitForOutput('stdout', /"payload":1/);
+    child.closeStdout();
+    // The next write finds the pipe closed.
+    await pgNotify(db.client, channel, '2');
+    expect(await child.exited).toBe(0);
+    expect(child.stderr()).not.toMatch(/cannot write output/);
+  });
+
   test('--pretty prints a readable line', async () => {
     const channel = uniqueChannel('pretty');
     const child = cli(['listen', '--pretty', channel]);

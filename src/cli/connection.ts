@@ -2,6 +2,8 @@ import { userInfo } from 'node:os';
 
 import type { ClientConfig } from 'pg';
 
+import { messageOf } from '../errors/message-of.js';
+
 import { UsageError } from './usage.js';
 
 /** How long a connect may take before the CLI calls the server unreachable. */
@@ -51,4 +53,14 @@ function safeUserName(): string {
   } catch {
     return 'postgres';
   }
+}
+
+/** The hint printed under a connection failure. */
+export const CONNECTION_HINT = 'hint: set --url, DATABASE_URL or the PG* variables (pgnotifier --help)';
+
+/** The innermost message of an error chain: pg's own words rather than our wrapping. */
+export function rootMessage(error: unknown): string {
+  let current = error;
+  while (current instanceof Error && current.cause !== undefined) current = current.cause;
+  return messageOf(current);
 }

@@ -5,7 +5,7 @@ import { ConnectionError } from '../errors/connection-error.js';
 import { messageOf } from '../errors/message-of.js';
 import { Notifier } from '../notifier.js';
 import type { ConnectionState } from '../types.js';
-import { resolveConnection } from './connection.js';
+import { CONNECTION_HINT, resolveConnection, rootMessage } from './connection.js';
 import { jsonLine, prettyLine } from './format.js';
 import type { CliIo } from './io.js';
 
@@ -101,16 +101,6 @@ export function listen(command: ListenCommand, io: CliIo): Promise<number> {
       if (!ended) io.stderr.write(`pgnotifier: listening on ${names} (${target})\n`);
     });
   });
-}
-
-/** The hint printed under a connection failure. */
-export const CONNECTION_HINT = 'hint: set --url, DATABASE_URL or the PG* variables (pgnotifier --help)';
-
-/** The innermost message of an error chain: pg's own words rather than our wrapping. */
-export function rootMessage(error: unknown): string {
-  let current = error;
-  while (current instanceof Error && current.cause !== undefined) current = current.cause;
-  return messageOf(current);
 }
 
 function describeState(state: ConnectionState, target: string): string | undefined {

@@ -2,9 +2,8 @@ import pg from 'pg';
 
 import { validateChannel } from '../channel-name.js';
 import { checkPayloadSize } from '../payload/serialize.js';
-import { resolveConnection } from './connection.js';
+import { CONNECTION_HINT, resolveConnection, rootMessage } from './connection.js';
 import type { CliIo } from './io.js';
-import { CONNECTION_HINT, rootMessage } from './listen.js';
 
 /** What `pgnotifier notify` was asked to do. */
 export interface NotifyCommand {

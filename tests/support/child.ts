@@ -13,6 +13,8 @@ export interface Child {
   /** Its exit code (null when a signal ended it). */
   readonly exited: Promise<number | null>;
   readonly kill: (signal: NodeJS.Signals) => void;
+  /** Closes our end of its stdout, as a reader that goes away (`| head -1`) does. */
+  readonly closeStdout: () => void;
 }
 
 const root = join(__dirname, '..', '..');
@@ -48,6 +50,9 @@ export function startChild(script: string, args: readonly string[], env: NodeJS.
     },
     exited,
     kill: (signal) => child.kill(signal),
+    closeStdout: () => {
+      child.stdout.destroy();
+    },
   };
 }
 
