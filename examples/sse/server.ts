@@ -5,6 +5,9 @@
  * GET /events?channel=orders&channel=audit   text/event-stream: one event per notification
  * GET /status                                notifier.status() as JSON
  * GET /                                      a page that shows the events live
+ *
+ * There is no authentication here: the allow-list of channels is the only control. Put it behind
+ * your own authentication before exposing data that is not public.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 
