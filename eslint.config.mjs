@@ -6,7 +6,7 @@ import rxjsX from 'eslint-plugin-rxjs-x';
 import tseslint from 'typescript-eslint';
 
 export default defineConfig(
-  { ignores: ['dist/', 'coverage/', 'docs/', '.consumers/', '.readme-check/', 'scratch/'] },
+  { ignores: ['dist/', 'coverage/', 'docs/', '.consumers/', '.examples-check/', 'scratch/'] },
   eslint.configs.recommended,
   {
     // Type-checked rules (and rxjs-x, which needs types) for every TypeScript file.
