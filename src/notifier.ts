@@ -163,7 +163,7 @@ export class Notifier {
     // Observers of one channel$ call with its own parser share one parse of each notification.
     let custom: { hub: ChannelHub; stream: Observable<Notification<T>> } | undefined;
     const counters = this.#counters;
-    const observeWith = (own: PayloadParser<T>, hub: ChannelHub, subscriber: Subscriber<Notification<T>>): (() => void) => {
+    const observeWith = (own: PayloadParser<T>, hub: ChannelHub, subscriber: Subscriber<Notification<T>>): void => {
       if (custom?.hub !== hub) custom = { hub, stream: hub.parsedWith(own) };
       const inner = custom.stream.subscribe({
         next: (notification) => {
@@ -174,9 +174,7 @@ export class Notifier {
           subscriber.complete();
         },
       });
-      return () => {
-        inner.unsubscribe();
-      };
+      subscriber.add(inner);
     };
     return new Observable<Notification<T>>((subscriber) => {
       if (this.#closing !== undefined) {
@@ -186,9 +184,10 @@ export class Notifier {
       void this.#change((registry) => reducers.countObserver(registry, channel, 1), true);
       const hub = this.#router.hub(channel);
       if (hub === undefined) throw new Error(`pgnotifier: no hub for registered channel ${channel}`);
-      const release = parse === undefined ? hub.observe(subscriber) : observeWith(parse, hub, subscriber);
+      // Either way the observer leaves the hub when its subscription ends.
+      if (parse === undefined) hub.observe(subscriber);
+      else observeWith(parse, hub, subscriber);
       return () => {
-        release();
         // An observer of a channel that was removed (and perhaps registered again) no longer counts.
         if (this.#closing === undefined && this.#router.hub(channel) === hub) {
           void this.#change((registry) => reducers.countObserver(registry, channel, -1), true);

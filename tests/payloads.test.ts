@@ -1,14 +1,20 @@
-import { Notifier, notifyQuery, PayloadParseError, PayloadTooLargeError, type NotifierError } from '../src/index.js';
+import { Notifier, notifyQuery, PayloadParseError, PayloadTooLargeError, type NotifierError, type NotifierOptions } from '../src/index.js';
 import { databaseUrl, pgNotify, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 
 const db = useTestDatabase();
 
-test('the default parser: JSON where it parses, the raw text otherwise; nothing kills the listener', async () => {
-  const n = db.track(new Notifier(databaseUrl()));
-  const ch = uniqueChannel('payloads');
+/** A started notifier with one `channel$` observer that records the payloads it gets. */
+async function recordPayloads(name: string, options: NotifierOptions = {}) {
+  const n = db.track(new Notifier(databaseUrl(), options));
+  const ch = uniqueChannel(name);
   const seen: unknown[] = [];
-  n.channel$(ch).subscribe((notification) => seen.push(notification.payload));
+  n.channel$(ch).subscribe((x) => seen.push(x.payload));
   await n.start();
+  return { n, ch, seen };
+}
+
+test('the default parser: JSON where it parses, the raw text otherwise; nothing kills the listener', async () => {
+  const { ch, seen } = await recordPayloads('payloads');
   const raw = ['', 'hello', 'true', 'null', '42', '"x"', '{"a":1}', '[1,2]', '{"broken', ' 7 ', 'é€'];
   for (const payload of raw) await pgNotify(db.client, ch, payload);
   await waitFor('every payload', () => seen.length === raw.length);
@@ -41,11 +47,7 @@ test('parse options: raw, a function per channel$, and a throwing parser reporte
 });
 
 test('notify() round-trips every JSON value: the string "42" stays a string', async () => {
-  const n = db.track(new Notifier(databaseUrl()));
-  const ch = uniqueChannel('roundtrip');
-  const seen: unknown[] = [];
-  n.channel$(ch).subscribe((x) => seen.push(x.payload));
-  await n.start();
+  const { n, ch, seen } = await recordPayloads('roundtrip');
   const values = ['42', 42, 'true', true, null, 'null', '', { nested: { list: [1, 'two'] } }, 'é€ "quoted" \\ back'];
   for (const value of values) await n.notify(ch, value);
   await waitFor('every value', () => seen.length === values.length);
@@ -53,11 +55,7 @@ test('notify() round-trips every JSON value: the string "42" stays a string', as
 });
 
 test('payload limit: 7999 bytes are sent, 8000 are refused before anything is sent, counting UTF-8 bytes', async () => {
-  const n = db.track(new Notifier(databaseUrl(), { parse: 'raw' }));
-  const ch = uniqueChannel('limit');
-  const seen: string[] = [];
-  n.channel$<string>(ch).subscribe((x) => seen.push(x.payload));
-  await n.start();
+  const { n, ch, seen } = await recordPayloads('limit', { parse: 'raw' });
   const fits = 'a'.repeat(7997); // serialised with its two quotes: 7999 bytes
   await n.notify(ch, fits);
   expect(() => n.notify(ch, 'a'.repeat(7998))).toThrow(PayloadTooLargeError);
@@ -72,11 +70,7 @@ test('payload limit: 7999 bytes are sent, 8000 are refused before anything is se
 });
 
 test('notifyQuery commits with the caller’s transaction, and a rollback sends nothing', async () => {
-  const n = db.track(new Notifier(databaseUrl()));
-  const ch = uniqueChannel('tx');
-  const seen: unknown[] = [];
-  n.channel$(ch).subscribe((x) => seen.push(x.payload));
-  await n.start();
+  const { ch, seen } = await recordPayloads('tx');
   await db.client.query('BEGIN');
   await db.client.query(notifyQuery(ch, { step: 'rolled back' }));
   await db.client.query('ROLLBACK');

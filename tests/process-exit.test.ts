@@ -1,26 +1,15 @@
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
-
+import { startChild } from './support/child.js';
 import { databaseUrl } from './support/db.js';
 
 test('a process that creates a notifier, subscribes, receives and closes exits by itself within 2 s', async () => {
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'exit-child.ts')], {
-    env: { ...process.env, DATABASE_URL: databaseUrl() },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  let output = '';
-  child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exit = await new Promise<{ code: number | null; at: number }>((resolve) => {
-    const killer = setTimeout(() => child.kill('SIGKILL'), 30_000);
-    child.on('exit', (code) => {
-      clearTimeout(killer);
-      resolve({ code, at: Date.now() });
-    });
-  });
+  const child = startChild('tests/fixtures/exit-child.ts', [], { ...process.env, DATABASE_URL: databaseUrl() });
+  const code = await child.exited;
+  const exitedAt = Date.now();
+  const output = child.stdout();
   expect(output).toContain('received {"hello":"child"}');
   const closedAt = Number(/closed (\d+)/.exec(output)?.[1]);
-  expect(exit.code).toBe(0);
-  const lingered = exit.at - closedAt;
+  expect(code).toBe(0);
+  const lingered = exitedAt - closedAt;
   process.stdout.write(`child exited ${lingered} ms after close() resolved\n`);
   expect(lingered).toBeLessThan(2_000);
 });

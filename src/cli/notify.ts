@@ -1,7 +1,7 @@
 import pg from 'pg';
 
 import { validateChannel } from '../channel-name.js';
-import { checkPayloadSize } from '../payload/serialize.js';
+import { checkPayloadSize, pgNotifyQuery } from '../payload/serialize.js';
 import { CONNECTION_HINT, resolveConnection, rootMessage } from './connection.js';
 import type { CliIo } from './io.js';
 
@@ -38,7 +38,7 @@ export async function notify(command: NotifyCommand, io: CliIo): Promise<number>
     throw new ServerError(`cannot connect to ${target}: ${rootMessage(error)}\n${CONNECTION_HINT}`);
   }
   try {
-    await client.query('SELECT pg_notify($1, $2)', [channel, text]);
+    await client.query(pgNotifyQuery(channel, text));
   } catch (error) {
     throw new ServerError(`the server refused the notification: ${rootMessage(error)}`);
   } finally {

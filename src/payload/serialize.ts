@@ -69,5 +69,10 @@ export interface NotifyQuery {
  */
 export function notifyQuery(channel: string, payload?: unknown): NotifyQuery {
   validateChannel(channel);
-  return { text: 'SELECT pg_notify($1, $2)', values: [channel, serializePayload(channel, payload)] };
+  return pgNotifyQuery(channel, serializePayload(channel, payload));
+}
+
+/** The parameterised `pg_notify` for a payload text that is already serialised and checked. */
+export function pgNotifyQuery(channel: string, text: string): NotifyQuery {
+  return { text: 'SELECT pg_notify($1, $2)', values: [channel, text] };
 }

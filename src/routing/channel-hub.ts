@@ -42,7 +42,6 @@ export class ChannelHub {
   readonly #raw = new HotStream<RawNotification>();
   readonly #context: HubContext;
   #callbacks: readonly CallbackTarget[] = [];
-  #observers = 0;
 
   constructor(
     readonly channel: string,
@@ -60,9 +59,10 @@ export class ChannelHub {
    */
   push(raw: RawNotification): void {
     if (this.#muted.getValue()) return;
-    if (this.#raw.observed) this.#raw.next(raw);
+    this.#raw.next(raw);
     const callbacks = this.#callbacks;
-    if (callbacks.length === 0 && this.#observers === 0) return;
+    const observers = this.#parsed.size;
+    if (callbacks.length === 0 && observers === 0) return;
     const { parse, counters } = this.#context;
     let payload: unknown;
     try {
@@ -71,8 +71,8 @@ export class ChannelHub {
       this.#reportParseError(new PayloadParseError(raw.channel, raw.payload, { cause }));
       return;
     }
-    if (this.#observers > 0) {
-      counters.delivered += this.#observers;
+    if (observers > 0) {
+      counters.delivered += observers;
       this.#parsed.next({ channel: raw.channel, payload, pid: raw.pid });
     }
     // Callbacks take the parts as arguments: no object is made for them.
@@ -80,16 +80,11 @@ export class ChannelHub {
   }
 
   /**
-   * Subscribes a `channel$` observer that uses the notifier's parser. It completes with the hub.
-   *
-   * @returns a function that stops counting it (its subscription ends with the subscriber).
+   * Subscribes a `channel$` observer that uses the notifier's parser. It completes with the hub
+   * and leaves when its subscription ends.
    */
-  observe(subscriber: Subscriber<Notification>): () => void {
-    this.#observers++;
+  observe(subscriber: Subscriber<Notification>): void {
     this.#parsed.add(subscriber);
-    return () => {
-      this.#observers--;
-    };
   }
 
   /** The channel's notifications parsed with another parser, shared by one `channel$` call's observers. */

@@ -22,9 +22,9 @@ export class HotStream<T> {
     this.add(subscriber);
   });
 
-  /** Whether anyone is subscribed (as `Subject.observed`). */
-  get observed(): boolean {
-    return this.#subscribers.length > 0;
+  /** How many subscribers it has now. */
+  get size(): number {
+    return this.#subscribers.length;
   }
 
   /** Subscribes an existing `Subscriber` directly, with no wrapper; it leaves when it closes. */
@@ -55,7 +55,6 @@ export class HotStream<T> {
   }
 
   #remove(subscriber: Subscriber<T>): void {
-    const index = this.#subscribers.indexOf(subscriber);
-    if (index >= 0) this.#subscribers = this.#subscribers.filter((_, i) => i !== index);
+    this.#subscribers = this.#subscribers.filter((other) => other !== subscriber);
   }
 }

@@ -5,6 +5,7 @@ import { retry } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
+import { pgNotifyQuery } from '../payload/serialize.js';
 import { HotStream } from '../shared/hot-stream.js';
 import { backoffDelay, defaultReconnectOptions, type ReconnectOptions, type ResolvedReconnectOptions } from './backoff.js';
 import type { NotificationSource, RawNotification, SourceState } from './notification-source.js';
@@ -130,7 +131,7 @@ export class PgListenSource implements NotificationSource {
     // Sending uses its own small pool: the listening connection may be reconnecting, and a
     // session that NOTIFYs inside a long transaction would hold back its own deliveries.
     this.#sender ??= createSender(this.#config);
-    await this.#sender.query('SELECT pg_notify($1, $2)', [channel, payload]);
+    await this.#sender.query(pgNotifyQuery(channel, payload));
   }
 
   async dispose(): Promise<void> {
