@@ -57,13 +57,18 @@ function counter(): { seen: number; until: (count: number) => Promise<void>; hit
 
 // ─── contenders ─────────────────────────────────────────────────────────────────────────────
 
+/** The baselines' consumers: `count` plain functions, each counting what it is given. */
+function plainFunctions(c: ReturnType<typeof counter>, count: number): ((payload: unknown) => void)[] {
+  return Array.from({ length: count }, () => (payload: unknown) => {
+    if (payload !== undefined) c.hit();
+  });
+}
+
 async function rawPg(channel: string, extra: string[] = [], fanOut = 1): Promise<Listener> {
   const client = new pg.Client(url);
   await client.connect();
   const c = counter();
-  const fns = Array.from({ length: fanOut }, () => (payload: unknown) => {
-    if (payload !== undefined) c.hit();
-  });
+  const fns = plainFunctions(c, fanOut);
   client.on('notification', (n) => {
     const payload: unknown = JSON.parse(n.payload ?? '');
     for (const fn of fns) fn(payload);
@@ -78,9 +83,7 @@ async function pgListenAlone(channel: string, extra: string[] = [], fanOut = 1):
   const subscriber = createSubscriber({ connectionString: url });
   subscriber.events.on('error', () => undefined);
   const c = counter();
-  const fns = Array.from({ length: fanOut }, () => (payload: unknown) => {
-    if (payload !== undefined) c.hit();
-  });
+  const fns = plainFunctions(c, fanOut);
   subscriber.notifications.on(channel, (payload: unknown) => {
     for (const fn of fns) fn(payload);
   });

@@ -6,9 +6,9 @@ let pipelines: boolean | undefined;
 
 /**
  * Whether the installed pg pipelines queries when a client is created with `pipeline: true`
- * (pg 8.23 and later): each query is written at once, answered in order, and has its own Sync, so
- * one that fails does not fail the next. Older versions ignore the option. Asked once, of a client
- * that never connects.
+ * (pg 8.23 and later): each query is written at once and answered in order, and one that fails does
+ * not fail the ones behind it (checked: LISTEN, a failing SELECT, LISTEN → both LISTENs held).
+ * Older versions ignore the option. Asked once, of a client that never connects.
  */
 export function pgPipelines(): boolean {
   if (pipelines === undefined) {
