@@ -27,6 +27,7 @@ export type { ReconnectOptions } from './source/backoff.js';
 export { MemorySource } from './source/memory-source.js';
 export type { MemorySourceOptions } from './source/memory-source.js';
 export type { NotificationSource, RawNotification, SourceState } from './source/notification-source.js';
+export type { DurableMessage, DurableSource, DurableStart } from './source/durable-source.js';
 
 /* Errors */
 export { NotifierError } from './errors/notifier-error.js';

@@ -1,6 +1,7 @@
 import type { Observable, ObservableInput } from 'rxjs';
 
 import type { ConnectionState } from '../types.js';
+import type { DurableSource } from './durable-source.js';
 
 /** A notification as it comes off the wire, before its payload is parsed. */
 export interface RawNotification {
@@ -54,4 +55,9 @@ export interface NotificationSource {
   send(channel: string, payload: string): Promise<void>;
   /** Releases everything for good (after `stop()`). */
   dispose(): Promise<void>;
+  /**
+   * Durable channels, where the source offers them: stored messages that survive lost
+   * connections and restarts. Without it, `{ durable: true }` calls are refused.
+   */
+  readonly durable?: DurableSource;
 }
