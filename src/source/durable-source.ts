@@ -6,7 +6,13 @@ import type { NotifierError } from '../errors/notifier-error.js';
  * Where a durable reader starts: `'now'` (only messages committed after the read starts),
  * `'earliest'` (everything retained), or `{ after: cursor }` (right after that message).
  */
-export type DurableStart = 'now' | 'earliest' | { readonly after: string };
+export type DurableStart =
+  | 'now'
+  | 'earliest'
+  | {
+      /** The cursor of the last message already seen. */
+      readonly after: string;
+    };
 
 /** A durable message, as a {@link DurableSource} hands it out; the payload is still text. */
 export interface DurableMessage {
