@@ -287,6 +287,11 @@ describe('bad arguments get one line, a usage hint and exit code 2, never a stac
     { title: 'an unknown option', args: ['listen', '--bogus', 'ch'], message: /Unknown option '--bogus'/ },
     { title: 'a URL that is not one', args: ['listen', 'ch', '--url', 'not a url'], message: /--url is not a URL/ },
     {
+      title: 'a port out of range in the URL parameters',
+      args: ['notify', 'ch', '1', '--url', 'postgres://postgres@127.0.0.1/test?port=70000'],
+      message: /the port parameter of --url is not a port number \(1 to 65535\): "70000"/,
+    },
+    {
       title: 'a malformed %-escape in the user name',
       args: ['listen', 'ch', '--url', 'postgres://us%zzer@127.0.0.1:1/db'],
       message: /--url has a malformed %-escape in the user name/,
@@ -313,6 +318,22 @@ describe('bad arguments get one line, a usage hint and exit code 2, never a stac
       expect(child.stdout()).toBe('');
     });
   }
+
+  // pg hands a bad port to the socket, which throws where pg does not expect it: the connect
+  // never settled and both commands ended with exit code 13 and no message.
+  test('a PGPORT that is not a port, for both commands', async () => {
+    for (const args of [
+      ['notify', 'ch', '1'],
+      ['listen', 'ch'],
+    ]) {
+      const child = cli(args, envWithout({ PGHOST: '127.0.0.1', PGPORT: 'abc' }));
+      expect(await child.exited).toBe(2);
+      expect(child.stderr().trim().split('\n')).toEqual([
+        'pgnotifier: PGPORT is not a port number (1 to 65535): "abc"',
+        expect.stringMatching(/^usage: /),
+      ]);
+    }
+  });
 
   test('--help prints the usage on stdout and exits 0', async () => {
     const child = cli(['--help']);

@@ -42,7 +42,8 @@ export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEn
   const config = { connectionTimeoutMillis: CONNECT_TIMEOUT_MS };
   if (connectionString === undefined) {
     const user = nonEmpty(env.PGUSER) ?? safeUserName();
-    const target = `${shownUser(user)}@${nonEmpty(env.PGHOST) ?? 'localhost'}:${nonEmpty(env.PGPORT) ?? '5432'}/${nonEmpty(env.PGDATABASE) ?? user}`;
+    const port = checkedPort(nonEmpty(env.PGPORT) ?? '5432', 'PGPORT');
+    const target = `${shownUser(user)}@${nonEmpty(env.PGHOST) ?? 'localhost'}:${port}/${nonEmpty(env.PGDATABASE) ?? user}`;
     return { config, target, redact: redactor([secretOfUser(user), nonEmpty(env.PGPASSWORD)]) };
   }
   const source = url === undefined ? 'DATABASE_URL' : '--url';
@@ -64,7 +65,11 @@ export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEn
   // pg lets query parameters override the URL's parts.
   const user = nonEmpty(parsed.searchParams.get('user') ?? undefined) ?? nonEmpty(username) ?? nonEmpty(env.PGUSER) ?? safeUserName();
   const host = nonEmpty(parsed.searchParams.get('host') ?? undefined) ?? nonEmpty(parsed.hostname) ?? 'localhost';
-  const port = nonEmpty(parsed.searchParams.get('port') ?? undefined) ?? nonEmpty(parsed.port) ?? '5432';
+  const portParameter = nonEmpty(parsed.searchParams.get('port') ?? undefined);
+  const port =
+    portParameter === undefined
+      ? (nonEmpty(parsed.port) ?? checkedPort(nonEmpty(env.PGPORT) ?? '5432', 'PGPORT'))
+      : checkedPort(portParameter, `the port parameter of ${source}`);
   const target = `${shownUser(user)}@${host}:${port}/${nonEmpty(database) ?? user}`;
   const secrets = [
     password,
@@ -76,6 +81,16 @@ export function resolveConnection(url: string | undefined, env: NodeJS.ProcessEn
     nonEmpty(env.PGPASSWORD),
   ];
   return { config: { ...config, connectionString }, target, redact: redactor(secrets) };
+}
+
+/**
+ * A port pg can use. pg hands anything else to the socket, which throws where pg does not expect
+ * it: the connect then never settles and the process ends with exit code 13 and no message.
+ */
+function checkedPort(port: string, what: string): string {
+  const number = /^\d{1,5}$/.test(port) ? Number(port) : NaN;
+  if (!(number >= 1 && number <= 65_535)) throw new UsageError(`${what} is not a port number (1 to 65535): ${JSON.stringify(port)}`);
+  return port;
 }
 
 /** A URL part decoded as pg will, or a usage error that names the part without showing it. */
