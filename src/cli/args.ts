@@ -1,5 +1,6 @@
 import { parseArgs } from 'node:util';
 
+import { withoutCredentials } from './connection.js';
 import { UsageError } from './usage.js';
 
 /** A command line, understood. */
@@ -62,9 +63,4 @@ export function parseCommand(argv: readonly string[]): Command {
 /** A connection URL given where a channel was expected (`pgnotifier listen postgres://…`). */
 function isUrl(arg: string): boolean {
   return /^postgres(ql)?:\/\//i.test(arg);
-}
-
-/** An argument as echoed in a message: whatever sits between `//` and the last `@` may hold a password. */
-function withoutCredentials(arg: string): string {
-  return arg.replace(/\/\/.*@/s, '//***@');
 }

@@ -137,6 +137,11 @@ function safeUserName(): string {
   }
 }
 
+/** A text as echoed in a message: whatever sits between `//` and the last `@` may hold a password. */
+export function withoutCredentials(text: string): string {
+  return text.replace(/\/\/.*@/s, '//***@');
+}
+
 /** The hint printed under a connection failure. */
 export const CONNECTION_HINT = 'hint: set --url, DATABASE_URL or the PG* variables (pgnotifier --help)';
 
