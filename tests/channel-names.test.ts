@@ -1,18 +1,31 @@
 import { InvalidChannelError, Notifier } from '../src/index.js';
-import { databaseUrl, pgNotify, useTestDatabase, waitFor } from './support/db.js';
+import { connectClient, databaseUrl, pgNotify, useTestDatabase, waitFor } from './support/db.js';
 
 const db = useTestDatabase();
 
+const suffix = `${process.pid}`;
+// Our own table (other test runs share the server), dropped afterwards: nothing is left behind.
+const canary = `pgnotifier_canary_${suffix}_${Math.random().toString(36).slice(2, 8)}`;
+
 beforeAll(async () => {
-  await db.client.query('CREATE TABLE IF NOT EXISTS pgnotifier_canary (id int)');
+  await db.client.query(`CREATE TABLE ${canary} (id int)`);
 });
 
-const suffix = `${process.pid}`;
+afterAll(async () => {
+  // A client of its own: the shared one may already be closed by useTestDatabase's afterAll.
+  const client = await connectClient();
+  try {
+    await client.query(`DROP TABLE IF EXISTS ${canary}`);
+  } finally {
+    await client.end();
+  }
+});
+
 const odd = [
   `Mixed Case ${suffix}`,
   `with "quotes" ${suffix}`,
   `semi; colon ${suffix}`,
-  `x"; DROP TABLE pgnotifier_canary; -- ${suffix}`,
+  `x"; DROP TABLE ${canary}; --`,
   `ünïcødé ø § ${suffix}`,
   `error`,
   `UPPER${suffix}`,
@@ -30,7 +43,7 @@ test('odd names are quoted, case-exact and cannot inject SQL; a channel named "e
   await db.client.query(`NOTIFY upper${suffix}, 'folded'`);
   await waitFor('one notification per name', () => seen.length >= odd.length);
   expect(seen).toEqual(odd.map((channel, i) => [channel, i]));
-  const { rowCount } = await db.client.query(`SELECT 1 FROM pg_tables WHERE tablename = 'pgnotifier_canary'`);
+  const { rowCount } = await db.client.query('SELECT 1 FROM pg_tables WHERE tablename = $1', [canary]);
   expect(rowCount).toBe(1);
 });
 

@@ -1,6 +1,7 @@
 import { MAX_CHANNEL_BYTES, MAX_PAYLOAD_BYTES } from '../src/index.js';
 import { startChild, envWithout } from './support/child.js';
 import { connectClient, databaseUrl, pgNotify, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
+import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js';
 
 const CLI = 'src/cli/main.ts';
 const db = useTestDatabase();
@@ -63,15 +64,81 @@ describe('pgnotifier listen', () => {
     expect(child.stderr()).not.toMatch(/cannot write output/);
   });
 
-  test('--pretty prints a readable line', async () => {
+  test('prints a JSON payload as the text received, never re-encoded; other text as a JSON string', async () => {
+    const channel = uniqueChannel('verbatim');
+    const child = cli(['listen', channel]);
+    await child.waitForOutput('stderr', /listening on/);
+    const payloads = [
+      '{"big": 12345678901234567890, "huge": 1e400, "negativeZero": -0, "z": 1, "a": [1.50, "\\u00e9"]}',
+      '[1,\r\n 2]',
+      '"a JSON string"',
+      'plain text, "quoted"',
+      '',
+      'end',
+    ];
+    for (const payload of payloads) await pgNotify(db.client, channel, payload);
+    await child.waitForOutput('stdout', /"payload":"end"/);
+    child.kill('SIGINT');
+    expect(await child.exited).toBe(0);
+
+    const payloadsPrinted = child
+      .stdout()
+      .split('\n')
+      .filter((line) => line !== '')
+      .map((line) => /^\{"channel":"[^"]+","payload":(.*),"pid":\d+,"receivedAt":"[^"]+"\}$/.exec(line)?.[1]);
+    expect(payloadsPrinted).toEqual([
+      // Byte for byte: JSON.parse + JSON.stringify would give 12345678901234567000, null, 0, 1.5 and é.
+      '{"big": 12345678901234567890, "huge": 1e400, "negativeZero": -0, "z": 1, "a": [1.50, "\\u00e9"]}',
+      // Line breaks between tokens become spaces: one line per notification.
+      '[1,   2]',
+      '"a JSON string"',
+      '"plain text, \\"quoted\\""',
+      '""',
+      '"end"',
+    ]);
+    // Every line is still JSON.
+    expect(jsonLines(child.stdout())).toHaveLength(payloads.length);
+  });
+
+  test('--pretty prints a readable line, with the payload as sent', async () => {
     const channel = uniqueChannel('pretty');
     const child = cli(['listen', '--pretty', channel]);
     await child.waitForOutput('stderr', /listening on/);
-    await pgNotify(db.client, channel, '{"state":"paid"}');
-    await child.waitForOutput('stdout', /paid/);
+    await pgNotify(db.client, channel, '{"state":"paid","id":12345678901234567890}');
+    await pgNotify(db.client, channel, 'red \u001b[31malert\u001b[0m');
+    await child.waitForOutput('stdout', /alert/);
     child.kill('SIGINT');
     expect(await child.exited).toBe(0);
-    expect(child.stdout()).toMatch(new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  ${channel}  pid \\d+  \\{ state: 'paid' \\}\\n$`));
+    const lines = child.stdout().split('\n');
+    const prefix = new RegExp(`^\\d\\d:\\d\\d:\\d\\d\\.\\d{3}  ${channel}  pid \\d+  `);
+    expect(lines.every((line) => line === '' || prefix.test(line))).toBe(true);
+    // The numbers as sent (util.inspect of the parsed value showed 12345678901234567000); control
+    // characters escaped so a payload cannot drive the terminal.
+    expect(lines.map((line) => line.replace(prefix, ''))).toEqual([
+      '{"state":"paid","id":12345678901234567890}',
+      String.raw`'red \x1B[31malert\x1B[0m'`,
+      '',
+    ]);
+  });
+
+  test('--pretty cuts a long payload and says so (an 8 KB payload stays a short line)', async () => {
+    const channel = uniqueChannel('prettybig');
+    const child = cli(['listen', '--pretty', channel]);
+    await child.waitForOutput('stderr', /listening on/);
+    // The shapes that util.inspect blows up: deep nesting and many small objects.
+    const deep = '['.repeat(3999) + ']'.repeat(3999);
+    const wide = JSON.stringify(Array.from({ length: 700 }, (_, i) => ({ i })));
+    await pgNotify(db.client, channel, deep);
+    await pgNotify(db.client, channel, wide);
+    await pgNotify(db.client, channel, 'end');
+    await child.waitForOutput('stdout', /'end'/);
+    child.kill('SIGINT');
+    expect(await child.exited).toBe(0);
+    const lines = child.stdout().split('\n').slice(0, -1);
+    expect(lines).toHaveLength(3);
+    expect(Buffer.byteLength(child.stdout())).toBeLessThan(4_000);
+    expect(lines[0]).toMatch(/\[{20}… \(cut: 1000 of 7998 characters shown; without --pretty every payload prints whole\)$/);
+    expect(lines[1]).toMatch(new RegExp(`  \\[\\{"i":0\\},\\{"i":1\\}.*… \\(cut: 1000 of ${wide.length} characters shown`));
   });
 
   test('takes the connection from the PG* variables when there is no URL', async () => {
@@ -146,6 +213,70 @@ describe('pgnotifier notify', () => {
   });
 });
 
+describe('a server that asks for a password none was given for (SCRAM: pg gives up on the client side)', () => {
+  let server: PrivatePostgres;
+  let url: string;
+  beforeAll(async () => {
+    server = await startPrivatePostgres();
+    const admin = await connectClient(server.url);
+    try {
+      const { rows } = await admin.query<{ hba_file: string }>('SHOW hba_file');
+      const hba = rows[0]?.hba_file ?? '';
+      await admin.query(`COPY (SELECT 'host all all 127.0.0.1/32 scram-sha-256') TO '${hba.replaceAll("'", "''")}'`);
+      await admin.query('SELECT pg_reload_conf()');
+    } finally {
+      await admin.end();
+    }
+    const withoutPassword = new URL(server.url);
+    withoutPassword.password = '';
+    url = withoutPassword.toString();
+  });
+  afterAll(async () => {
+    await server.destroy();
+  });
+
+  // Before the fix, notify waited for the server's authentication_timeout (60 s) with the socket open.
+  for (const args of [
+    ['notify', 'ch', '1'],
+    ['listen', 'ch'],
+  ]) {
+    test(`${args[0] ?? ''} ends at once with exit code 1`, async () => {
+      const child = cli([...args, '--url', url]);
+      expect(await child.exited).toBe(1);
+      expect(child.stderr()).toMatch(/cannot connect to postgres@127\.0\.0\.1:\d+\/postgres: .*password/);
+    });
+  }
+});
+
+describe('a password is never printed', () => {
+  // A colon encoded by mistake makes the password part of the user name: the server then names it.
+  const secret = 'hunter2pw';
+  const url = new URL(databaseUrl());
+  url.username = `${url.username || 'postgres'}%3A${secret}`;
+  for (const args of [
+    ['notify', 'ch', '1'],
+    ['listen', 'ch'],
+  ]) {
+    test(`${args[0] ?? ''} with an encoded colon in the user name`, async () => {
+      const child = cli([...args, '--url', url.toString()]);
+      expect(await child.exited).toBe(1);
+      expect(child.stderr()).toMatch(/cannot connect to \w+:\*\*\*@/);
+      // The server's own message names the role: hidden there too.
+      expect(child.stderr()).toMatch(/role "\w+:\*\*\*" does not exist/);
+      expect(child.stderr()).not.toContain(secret);
+    });
+  }
+
+  test('in a URL given where a channel or a command was expected', async () => {
+    const withPassword = `postgres://someone:${secret}@127.0.0.1:1/db`;
+    for (const args of [['listen', withPassword], ['notify', withPassword, '1'], ['notify', 'ch', '1', withPassword], [withPassword]]) {
+      const child = cli(args);
+      expect(await child.exited).toBe(2);
+      expect(child.stderr()).not.toContain(secret);
+    }
+  });
+});
+
 describe('bad arguments get one line, a usage hint and exit code 2, never a stack trace', () => {
   const cases: { title: string; args: string[]; message: RegExp }[] = [
     { title: 'no command', args: [], message: /no command given/ },
@@ -155,6 +286,26 @@ describe('bad arguments get one line, a usage hint and exit code 2, never a stac
     { title: 'notify without a payload', args: ['notify', 'ch'], message: /notify needs a payload/ },
     { title: 'an unknown option', args: ['listen', '--bogus', 'ch'], message: /Unknown option '--bogus'/ },
     { title: 'a URL that is not one', args: ['listen', 'ch', '--url', 'not a url'], message: /--url is not a URL/ },
+    {
+      title: 'a port out of range in the URL parameters',
+      args: ['notify', 'ch', '1', '--url', 'postgres://postgres@127.0.0.1/test?port=70000'],
+      message: /the port parameter of --url is not a port number \(1 to 65535\): "70000"/,
+    },
+    {
+      title: 'a malformed %-escape in the user name',
+      args: ['listen', 'ch', '--url', 'postgres://us%zzer@127.0.0.1:1/db'],
+      message: /--url has a malformed %-escape in the user name/,
+    },
+    {
+      title: 'a malformed %-escape in the password (not shown)',
+      args: ['notify', 'ch', '1', '--url', 'postgres://user:se%E0cret@127.0.0.1:1/db'],
+      message: /^pgnotifier: --url has a malformed %-escape in the password \([^)]*\)$/,
+    },
+    {
+      title: 'a malformed %-escape in the database name',
+      args: ['notify', 'ch', '1', '--url', 'postgres://user@127.0.0.1:1/d%C3b'],
+      message: /--url has a malformed %-escape in the database name/,
+    },
   ];
   for (const { title, args, message } of cases) {
     test(title, async () => {
@@ -168,9 +319,28 @@ describe('bad arguments get one line, a usage hint and exit code 2, never a stac
     });
   }
 
+  // pg hands a bad port to the socket, which throws where pg does not expect it: the connect
+  // never settled and both commands ended with exit code 13 and no message.
+  test('a PGPORT that is not a port, for both commands', async () => {
+    for (const args of [
+      ['notify', 'ch', '1'],
+      ['listen', 'ch'],
+    ]) {
+      const child = cli(args, envWithout({ PGHOST: '127.0.0.1', PGPORT: 'abc' }));
+      expect(await child.exited).toBe(2);
+      expect(child.stderr().trim().split('\n')).toEqual([
+        'pgnotifier: PGPORT is not a port number (1 to 65535): "abc"',
+        expect.stringMatching(/^usage: /),
+      ]);
+    }
+  });
+
   test('--help prints the usage on stdout and exits 0', async () => {
     const child = cli(['--help']);
     expect(await child.exited).toBe(0);
     expect(child.stdout()).toMatch(/^Usage:\n {2}pgnotifier listen <channel\.\.\.>/);
+    // notify sends the text as given (tested above); the help said "compacted".
+    expect(child.stdout()).not.toMatch(/compact/i);
+    expect(child.stdout()).toMatch(/sent exactly as given/);
   });
 });

@@ -22,9 +22,10 @@ export interface ListenCommand {
  * forever, as the library does, and said on stderr.
  */
 export function listen(command: ListenCommand, io: CliIo): Promise<number> {
-  const { config, target } = resolveConnection(command.url, io.env);
+  const { config, target, redact } = resolveConnection(command.url, io.env);
   const channels = command.channels.map((channel) => validateChannel(channel));
-  const notifier = new Notifier(config);
+  // The raw text: `listen` prints what was sent, and JSON.parse would round big numbers.
+  const notifier = new Notifier(config, { parse: 'raw' });
   const names = channels.map((channel) => JSON.stringify(channel)).join(', ');
 
   return new Promise<number>((resolve) => {
@@ -45,7 +46,7 @@ export function listen(command: ListenCommand, io: CliIo): Promise<number> {
         },
         (error: unknown) => {
           subscriptions.unsubscribe();
-          io.stderr.write(`pgnotifier: closing failed: ${messageOf(error)}\n`);
+          io.stderr.write(`pgnotifier: closing failed: ${redact(messageOf(error))}\n`);
           resolve(code === 0 ? 1 : code);
         },
       );
@@ -63,11 +64,10 @@ export function listen(command: ListenCommand, io: CliIo): Promise<number> {
     io.process.on('SIGTERM', onSignal);
     io.stdout.on('error', onOutputError);
 
-    const colors = io.stdout.isTTY === true;
     subscriptions.add(
-      merge(...channels.map((channel) => notifier.channel$(channel))).subscribe((notification) => {
+      merge(...channels.map((channel) => notifier.channel$<string>(channel))).subscribe((notification) => {
         const now = new Date();
-        io.stdout.write(command.pretty ? prettyLine(notification, now, colors) : jsonLine(notification, now));
+        io.stdout.write(command.pretty ? prettyLine(notification, now) : jsonLine(notification, now));
       }),
     );
     subscriptions.add(
@@ -77,18 +77,18 @@ export function listen(command: ListenCommand, io: CliIo): Promise<number> {
         // At the start a failure is most likely a wrong address or credentials: say so and stop
         // rather than retry forever. Later, a lost connection is replaced like the library does.
         if (state.status === 'connecting' && state.error !== undefined && !everConnected) {
-          io.stderr.write(`pgnotifier: cannot connect to ${target}: ${rootMessage(state.error)}\n${CONNECTION_HINT}\n`);
+          io.stderr.write(`pgnotifier: cannot connect to ${target}: ${redact(rootMessage(state.error))}\n${CONNECTION_HINT}\n`);
           end(1);
           return;
         }
-        const line = describeState(state, target);
+        const line = describeState(state, target, redact);
         if (line !== undefined) io.stderr.write(`pgnotifier: ${line}\n`);
       }),
     );
     // Connection errors are already in the state lines above; anything else is worth a line too.
     subscriptions.add(
       notifier.errors$.subscribe((error) => {
-        if (!(error instanceof ConnectionError)) io.stderr.write(`pgnotifier: ${error.message}\n`);
+        if (!(error instanceof ConnectionError)) io.stderr.write(`pgnotifier: ${redact(error.message)}\n`);
       }),
     );
     subscriptions.add(
@@ -103,14 +103,14 @@ export function listen(command: ListenCommand, io: CliIo): Promise<number> {
   });
 }
 
-function describeState(state: ConnectionState, target: string): string | undefined {
+function describeState(state: ConnectionState, target: string, redact: (text: string) => string): string | undefined {
   switch (state.status) {
     case 'connecting':
       return `connecting to ${target}`;
     case 'connected':
       return `connected to ${target}`;
     case 'reconnecting':
-      return `connection lost (${state.error === undefined ? 'no reason given' : rootMessage(state.error)}); reconnecting, attempt ${state.attempt ?? 1}`;
+      return `connection lost (${state.error === undefined ? 'no reason given' : redact(rootMessage(state.error))}); reconnecting, attempt ${state.attempt ?? 1}`;
     default:
       return undefined;
   }

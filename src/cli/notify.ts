@@ -3,7 +3,11 @@ import pg from 'pg';
 import { validateChannel } from '../channel-name.js';
 import { checkPayloadSize, pgNotifyQuery } from '../payload/serialize.js';
 import { CONNECTION_HINT, resolveConnection, rootMessage } from './connection.js';
+import { isJson } from './format.js';
 import type { CliIo } from './io.js';
+
+/** How long the NOTIFY may take once connected before the CLI gives up. */
+const QUERY_TIMEOUT_MS = 10_000;
 
 /** What `pgnotifier notify` was asked to do. */
 export interface NotifyCommand {
@@ -24,24 +28,30 @@ export class ServerError extends Error {
  * {@link ServerError} when the server cannot be reached or refuses.
  */
 export async function notify(command: NotifyCommand, io: CliIo): Promise<number> {
-  const { config, target } = resolveConnection(command.url, io.env);
+  const { config, target, redact } = resolveConnection(command.url, io.env);
   const channel = validateChannel(command.channel);
   // Sent as given: re-serialising parsed JSON would round big numbers and reorder nothing useful.
   const text = checkPayloadSize(channel, command.payload);
 
-  const client = new pg.Client(config);
+  // A query over a half-open connection would otherwise wait forever.
+  const client = new pg.Client({ ...config, query_timeout: QUERY_TIMEOUT_MS });
   // A connection that dies after connect would otherwise be an unhandled 'error' event.
   client.on('error', () => undefined);
   try {
-    await client.connect();
-  } catch (error) {
-    throw new ServerError(`cannot connect to ${target}: ${rootMessage(error)}\n${CONNECTION_HINT}`);
-  }
-  try {
-    await client.query(pgNotifyQuery(channel, text));
-  } catch (error) {
-    throw new ServerError(`the server refused the notification: ${rootMessage(error)}`);
+    try {
+      await client.connect();
+    } catch (error) {
+      throw new ServerError(`cannot connect to ${target}: ${redact(rootMessage(error))}\n${CONNECTION_HINT}`);
+    }
+    try {
+      await client.query(pgNotifyQuery(channel, text));
+    } catch (error) {
+      throw new ServerError(`the server refused the notification: ${redact(rootMessage(error))}`);
+    }
   } finally {
+    // Also after a failed connect: when pg itself gives up during authentication (no password for
+    // SCRAM), the socket stays open and would keep the process alive until the server's
+    // authentication_timeout (60 s by default).
     await client.end().catch(() => undefined);
   }
   io.stderr.write(`pgnotifier: sent ${Buffer.byteLength(text)} bytes of ${payloadKind(text)} on ${JSON.stringify(channel)} (${target})\n`);
@@ -50,10 +60,5 @@ export async function notify(command: NotifyCommand, io: CliIo): Promise<number>
 
 /** Whether listeners using the default parser will get a JSON value or the text itself. */
 export function payloadKind(text: string): 'JSON' | 'text' {
-  try {
-    JSON.parse(text);
-    return 'JSON';
-  } catch {
-    return 'text';
-  }
+  return isJson(text) ? 'JSON' : 'text';
 }

@@ -4,6 +4,7 @@ import { InvalidChannelError } from '../errors/invalid-channel-error.js';
 import { PayloadTooLargeError } from '../errors/payload-too-large-error.js';
 import { messageOf } from '../errors/message-of.js';
 import { parseCommand } from './args.js';
+import { withoutCredentials } from './connection.js';
 import type { CliIo } from './io.js';
 import { listen } from './listen.js';
 import { notify, ServerError } from './notify.js';
@@ -39,7 +40,8 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
       io.stderr.write(`pgnotifier: ${error.message}\n`);
       return 1;
     }
-    io.stderr.write(`pgnotifier: unexpected failure: ${messageOf(error)}\n`);
+    // Not ours, so no telling what it holds: at least never a URL's credentials.
+    io.stderr.write(`pgnotifier: unexpected failure: ${withoutCredentials(messageOf(error))}\n`);
     return 1;
   }
 }

@@ -4,15 +4,19 @@ export const USAGE = `Usage:
   pgnotifier notify <channel> <payload> [--url <url>]
 
 Commands:
-  listen   Print every notification on the channels, one JSON line each
-           ({"channel","payload","pid","receivedAt"}) until Ctrl-C or SIGTERM.
-  notify   Send one notification. The payload is sent as JSON when it parses
-           as JSON (compacted), otherwise as the text given.
+  listen   Print every notification on the channels, one JSON line each, until
+           Ctrl-C or SIGTERM: {"channel","payload","pid","receivedAt"}. A payload
+           that is JSON appears exactly as sent (big numbers intact); any other
+           payload appears as a JSON string of its text.
+  notify   Send one notification. The payload is sent exactly as given, JSON or
+           not; listeners using pgnotifier's default parser get a JSON value
+           when it parses as JSON, otherwise the text.
 
 Options:
   --url <url>   Connection string. Default: $DATABASE_URL, else pg's PG* variables
                 (PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE).
-  --pretty      listen: a readable line per notification instead of JSON.
+  --pretty      listen: a readable line per notification instead of JSON
+                (long payloads are cut, saying so).
   -h, --help    This help.
   -v, --version The version.
 
