@@ -146,8 +146,10 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
       fail,
     };
 
+    let connected = false;
     const setUp = async (): Promise<void> => {
       await pgListen.connect();
+      connected = true;
       if (!live) return;
       // Our session must not be ended by the role's or database's timeouts (notifications do not
       // reset idle_session_timeout); set here rather than as startup `options`, which PgBouncer
@@ -205,7 +207,8 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
       },
       (cause: unknown) => {
         if (cause instanceof ConnectionError) fail(cause);
-        else if (wire.failure !== undefined) fail(lost(cause));
+        else if (connected && wire.failure !== undefined) fail(lost(cause));
+        else if (connected) fail(new ConnectionError('Could not set up the listening session', { cause, explain: true }));
         else fail(new ConnectionError('Could not connect to PostgreSQL', { cause, explain: true }));
       },
     );

@@ -6,6 +6,7 @@ import pg from 'pg';
 
 import { ConnectionError } from '../errors/connection-error.js';
 import { NotifierClosedError } from '../errors/notifier-closed-error.js';
+import { NotifierError } from '../errors/notifier-error.js';
 import { SESSION_SETTINGS_SQL } from './session-settings.js';
 
 /** How long `close()` lets the sending connections say goodbye before destroying their sockets. */
@@ -25,6 +26,7 @@ export class Sender {
   readonly #timeoutMs: number;
   readonly #sockets = new Set<Duplex>();
   readonly #pending = new Set<(error: Error) => void>();
+  readonly #prepared = new WeakSet<pg.PoolClient>();
   #ended = false;
 
   constructor(config: ClientConfig, timeoutMs: number) {
@@ -50,11 +52,28 @@ export class Sender {
     // An idle pooled client that loses its connection emits 'error' on the pool; the next query
     // gets a fresh client, so there is nothing to do but not crash.
     this.#pool.on('error', () => undefined);
-    // The role's or database's timeouts must not end a pooled session between two sends; queued
-    // before the first query on each new client.
-    this.#pool.on('connect', (client) => {
-      client.query(SESSION_SETTINGS_SQL).catch(() => undefined);
-    });
+  }
+
+  // The role's or database's timeouts must not end a pooled session between two sends: each new
+  // client gets the settings before its first query.
+  async #run(query: pg.QueryConfig): Promise<void> {
+    const client = await this.#pool.connect();
+    try {
+      if (!this.#prepared.has(client)) {
+        // A client in use that loses its socket (end() destroys them) reports it through the
+        // query; its 'error' event must not crash the process.
+        client.on('error', () => undefined);
+        this.#prepared.add(client);
+        // Best effort: a pooler that refuses it still sends.
+        await client.query(SESSION_SETTINGS_SQL).catch(() => undefined);
+      }
+      await client.query(query);
+      client.release();
+    } catch (error) {
+      // A failed client is not reused: the next send gets a fresh connection.
+      client.release(error instanceof Error ? error : true);
+      throw error;
+    }
   }
 
   /** Runs one query; rejects after the timeout, or with {@link NotifierClosedError} on `end()`. */
@@ -69,7 +88,12 @@ export class Sender {
     }, this.#timeoutMs + 1_000);
     this.#pending.add(reject);
     try {
-      await Promise.race([this.#pool.query(query), cancelled]);
+      await Promise.race([this.#run(query), cancelled]);
+    } catch (error) {
+      // The server's own errors (they carry a severity) are the caller's; the rest is the connection.
+      if (typeof error === 'object' && error !== null && 'severity' in error) throw error;
+      if (error instanceof NotifierError) throw error;
+      throw new ConnectionError('notify() failed', { cause: error, explain: true });
     } finally {
       clearTimeout(timer);
       this.#pending.delete(reject);
