@@ -10,6 +10,7 @@ import {
   NotifierClosedError,
   Notifier,
   StandbyError,
+  TransactionPoolerError,
   type ConnectionState,
   type NotifierError,
 } from '../src/index.js';
@@ -17,6 +18,7 @@ import { closer, connectClient, sleep, uniqueChannel, waitFor } from './support/
 import { startHotStandby } from './support/hot-standby.js';
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
+import { startFakeTransactionPooler } from './support/transaction-pooler.js';
 
 jest.setTimeout(120_000);
 
@@ -286,4 +288,25 @@ test('a password given as a function is called again for every new connection', 
   }
   await n.notify(uniqueChannel('x'), 1);
   expect(calls).toBe(5);
+});
+
+test('a pooler in transaction mode is recognised and reported with what to do', async () => {
+  const pooler = await startFakeTransactionPooler(server.port);
+  try {
+    const n = notifiers.track(
+      new Notifier(
+        { host: '127.0.0.1', port: pooler.port, user: 'postgres', password: 'postgres', database: 'postgres' },
+        { heartbeatTimeoutMs: 500, reconnect: { initialDelayMs: 1_000, maxDelayMs: 5_000 } },
+      ),
+    );
+    const errors: NotifierError[] = [];
+    n.errors$.subscribe((error) => errors.push(error));
+    void n.subscribe('s', uniqueChannel('pooled'), () => undefined);
+    await waitFor('the report', () => errors.length > 0);
+    expect(errors[0]).toBeInstanceOf(TransactionPoolerError);
+    expect(errors[0]?.message).toMatch(/pooler in transaction mode.*session-mode/);
+    expect(n.isRunning()).toBe(false);
+  } finally {
+    await pooler.close();
+  }
 });
