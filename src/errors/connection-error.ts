@@ -29,11 +29,6 @@ export class ConnectionError extends NotifierError {
     const code = options?.code ?? codeOf(options?.cause);
     if (code !== undefined) this.code = code;
   }
-
-  /** `message` and `code` are kept by `JSON.stringify` (an Error's own fields are not enumerable). */
-  toJSON(): { name: string; message: string; code?: string } {
-    return { name: this.name, message: this.message, ...(this.code === undefined ? {} : { code: this.code }) };
-  }
 }
 
 function codeOf(cause: unknown): string | undefined {
