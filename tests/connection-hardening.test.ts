@@ -104,7 +104,7 @@ test('item 2: a hot standby is reported as such, and the backoff grows across it
     const first = errors[0];
     expect(first).toBeInstanceOf(StandbyError);
     expect(first?.message).toBe('Connected to a read-only standby; LISTEN needs the primary');
-    expect((first as StandbyError).code).toBe('25006');
+    expect(first).toMatchObject({ code: '25006' });
     const seen = errors.length;
     await sleep(4_000);
     // Backoff 50, 100, 200, … ms: about 7 sessions in 4 s. Resetting it on every connect made
@@ -195,6 +195,36 @@ test('item 5: a role with idle_session_timeout does not end the listening sessio
   await admin.query(`DROP ROLE ${role}`);
 });
 
+test('item 5: where the settings cannot be made, the heartbeat is kept below the idle_session_timeout in force', async () => {
+  const role = uniqueChannel('idle_noplpgsql');
+  await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
+  await admin.query(`ALTER ROLE ${role} SET idle_session_timeout = '600ms'`);
+  // Without PL/pgSQL the settings block fails: the notifier must fall back, not give up.
+  await admin.query('REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC');
+  try {
+    const n = notifiers.track(
+      new Notifier(
+        { host: '127.0.0.1', port: server.port, user: role, password: 'pw', database: 'postgres' },
+        { heartbeatIntervalMs: 5_000 },
+      ),
+    );
+    const errors: NotifierError[] = [];
+    n.errors$.subscribe((error) => errors.push(error));
+    const channel = uniqueChannel('idle2');
+    const got: unknown[] = [];
+    n.channel$(channel).subscribe((x) => got.push(x.payload));
+    await n.start();
+    await sleep(2_000);
+    await admin.query('SELECT pg_notify($1, $2)', [channel, '1']);
+    await waitFor('the notification', () => got.length === 1);
+    expect(errors.map((error) => error.message)).toEqual([]);
+    await n.close();
+  } finally {
+    await admin.query('GRANT USAGE ON LANGUAGE plpgsql TO PUBLIC');
+    await admin.query(`DROP ROLE ${role}`);
+  }
+});
+
 test("item 6: the server's reason for a lost connection reaches errors$ and state$ with its SQLSTATE", async () => {
   const app = uniqueChannel('reason');
   const n = notifiers.track(new Notifier({ connectionString: server.url, application_name: app }));
@@ -207,10 +237,10 @@ test("item 6: the server's reason for a lost connection reaches errors$ and stat
   await admin.query('SELECT pg_terminate_backend($1)', [pid]);
   const state = await reconnecting;
   expect(state.error).toBeInstanceOf(ConnectionError);
-  expect((state.error as ConnectionError).code).toBe('57P01');
+  expect(state.error).toMatchObject({ code: '57P01' });
   expect(state.error?.message).toMatch(/terminating connection due to administrator command/);
   await waitFor('the error', () => errors.length > 0);
-  expect((errors[0] as ConnectionError).code).toBe('57P01');
+  expect(errors[0]).toMatchObject({ code: '57P01' });
 });
 
 test('item 8: durations beyond the timer range are refused', () => {

@@ -147,6 +147,7 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
     };
 
     let connected = false;
+    let heartbeatIntervalMs = options.heartbeatIntervalMs;
     const setUp = async (): Promise<void> => {
       await pgListen.connect();
       connected = true;
@@ -154,11 +155,14 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
       // Our session must not be ended by the role's or database's timeouts (notifications do not
       // reset idle_session_timeout); set here rather than as startup `options`, which PgBouncer
       // refuses and PostgreSQL < 14 fails on for idle_session_timeout.
+      // Best effort: where the settings cannot be made (no PL/pgSQL, a pooler in the way), the
+      // heartbeat is kept below whatever idle_session_timeout is left in force (read after them).
       const [, identity] = await Promise.all([
-        query(SESSION_SETTINGS_SQL),
-        query('SELECT pg_backend_pid() AS pid, pg_is_in_recovery() AS standby'),
+        query(SESSION_SETTINGS_SQL).catch(() => undefined),
+        query("SELECT pg_backend_pid() AS pid, pg_is_in_recovery() AS standby, current_setting('idle_session_timeout', true) AS idle"),
       ]);
-      const row = identity.rows[0] as { pid: number; standby: boolean } | undefined;
+      const row = identity.rows[0] as { pid: number; standby: boolean; idle: string | null } | undefined;
+      heartbeatIntervalMs = belowIdleTimeout(options.heartbeatIntervalMs, row?.idle ?? null);
       // PostgreSQL 14+ says so at connect time (in_hot_standby); older ones only when asked.
       if (row?.standby === true || wire.parameter('in_hot_standby') === 'on') throw new StandbyError();
       // Behind a pooler the BackendKeyData pid is the pooler's, not the server's: make sure the
@@ -185,11 +189,11 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
     setUp().then(
       () => {
         if (!live) return;
-        if (options.heartbeatIntervalMs > 0) {
+        if (heartbeatIntervalMs > 0) {
           // The ping reads the queue usage: a round trip that, unlike a NOTIFY, writes nothing to
           // the server's notification queue, and that status() reports.
           stopHeartbeat = startHeartbeat({
-            intervalMs: options.heartbeatIntervalMs,
+            intervalMs: heartbeatIntervalMs,
             timeoutMs: options.heartbeatTimeoutMs,
             ping: () =>
               query('SELECT pg_notification_queue_usage() AS usage').then((result) => {
@@ -224,6 +228,23 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
       );
     };
   });
+}
+
+/** Units of a time setting as `current_setting()` shows it, in milliseconds. */
+const UNITS: Readonly<Record<string, number>> = { ms: 1, s: 1_000, min: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * The heartbeat interval to use under an `idle_session_timeout` still in force (`'0'`, `'300ms'`,
+ * `'1min'`; null when the server has no such setting): at most a third of it, so a ping always
+ * comes before the server's timer runs out. A heartbeat that is off is turned on for it.
+ */
+function belowIdleTimeout(intervalMs: number, idle: string | null): number {
+  const match = idle === null ? null : /^(\d+)\s*(ms|s|min|h|d)?$/.exec(idle.trim());
+  if (match === null) return intervalMs;
+  const timeoutMs = Number(match[1]) * (UNITS[match[2] ?? 'ms'] ?? 1);
+  if (timeoutMs <= 0) return intervalMs;
+  const cap = Math.max(Math.floor(timeoutMs / 3), 1);
+  return intervalMs === 0 ? cap : Math.min(intervalMs, cap);
 }
 
 /**
