@@ -9,6 +9,7 @@ import {
   InvalidArgumentError,
   NotifierClosedError,
   Notifier,
+  QueueUsageWarning,
   StandbyError,
   TransactionPoolerError,
   type ConnectionState,
@@ -338,5 +339,51 @@ test('a pooler in transaction mode is recognised and reported with what to do', 
     expect(n.isRunning()).toBe(false);
   } finally {
     await pooler.close();
+  }
+});
+
+// Last in this file: it restarts the private server with a small notification queue.
+test('a queue past 50 % full gives one QueueUsageWarning per crossing, naming the causes', async () => {
+  const { rows } = await admin.query<{ n: string }>("SELECT count(*) AS n FROM pg_settings WHERE name = 'max_notify_queue_pages'");
+  if (rows[0]?.n !== '1') return; // PostgreSQL < 17 cannot shrink the queue; the embedded server is 17
+  await admin.query('ALTER SYSTEM SET max_notify_queue_pages = 64'); // the minimum: 512 kB
+  await admin.end();
+  await server.stop();
+  await server.start();
+  admin = await connectClient(server.url);
+  const stuck = await connectClient(server.url);
+  try {
+    const n = notifiers.track(new Notifier(server.url, { heartbeatIntervalMs: 50 }));
+    const warnings: NotifierError[] = [];
+    n.errors$.subscribe((error) => warnings.push(error));
+    await n.subscribe('s', uniqueChannel('q'), () => undefined);
+    // A listener that does not read: LISTEN, then sit in a transaction.
+    const channel = uniqueChannel('stuck');
+    await stuck.query(`LISTEN ${channel}`);
+    await stuck.query('BEGIN');
+    await stuck.query('SELECT 1');
+    const big = 'x'.repeat(7_900);
+    const fill = async (count: number) => {
+      for (let i = 0; i < count; i++) await admin.query('SELECT pg_notify($1, $2)', [channel, big]);
+    };
+    await fill(40); // about 60 % of 512 kB
+    await waitFor('the warning', () => warnings.length > 0);
+    expect(warnings[0]).toBeInstanceOf(QueueUsageWarning);
+    expect(warnings[0]?.message).toMatch(/does not read.*long transaction/);
+    expect(n.status().server?.queueUsage).toBeGreaterThan(0.5);
+    const before = n.status().server?.queueUsage ?? 0;
+    await fill(10); // still above: no second warning
+    await waitFor('the usage seen again', () => (n.status().server?.queueUsage ?? 0) > before);
+    await stuck.query('COMMIT'); // it reads, the queue drains
+    await waitFor('the queue drained', () => (n.status().server?.queueUsage ?? 1) < 0.5);
+    expect(warnings.length).toBe(1);
+    await stuck.query('BEGIN');
+    await stuck.query('SELECT 1');
+    await fill(40);
+    await waitFor('the second crossing', () => warnings.length === 2);
+    await stuck.query('COMMIT');
+  } finally {
+    await stuck.end();
+    await admin.query('ALTER SYSTEM RESET max_notify_queue_pages');
   }
 });

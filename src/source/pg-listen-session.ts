@@ -159,7 +159,9 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
       // heartbeat is kept below whatever idle_session_timeout is left in force (read after them).
       const [, identity] = await Promise.all([
         query(SESSION_SETTINGS_SQL).catch(() => undefined),
-        query("SELECT pg_backend_pid() AS pid, pg_is_in_recovery() AS standby, current_setting('idle_session_timeout', true) AS idle"),
+        query(
+          "SELECT pg_catalog.pg_backend_pid() AS pid, pg_catalog.pg_is_in_recovery() AS standby, pg_catalog.current_setting('idle_session_timeout', true) AS idle",
+        ),
       ]);
       const row = identity.rows[0] as { pid: number; standby: boolean; idle: string | null } | undefined;
       heartbeatIntervalMs = belowIdleTimeout(options.heartbeatIntervalMs, row?.idle ?? null);
@@ -196,7 +198,7 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
             intervalMs: heartbeatIntervalMs,
             timeoutMs: options.heartbeatTimeoutMs,
             ping: () =>
-              query('SELECT pg_notification_queue_usage() AS usage').then((result) => {
+              query('SELECT pg_catalog.pg_notification_queue_usage() AS usage').then((result) => {
                 const usage = (result.rows[0] as { usage?: unknown } | undefined)?.usage;
                 if (typeof usage === 'number') options.onQueueUsage(usage);
               }),

@@ -13,7 +13,7 @@
 export const SESSION_SETTINGS_SQL = `DO $pgnotifier$
 BEGIN
   ${['idle_session_timeout', 'statement_timeout', 'idle_in_transaction_session_timeout', 'transaction_timeout']
-    .map((name) => `BEGIN PERFORM set_config('${name}', '0', false); EXCEPTION WHEN undefined_object THEN NULL; END;`)
+    .map((name) => `BEGIN PERFORM pg_catalog.set_config('${name}', '0', false); EXCEPTION WHEN undefined_object THEN NULL; END;`)
     .join('\n  ')}
 END
 $pgnotifier$`;
