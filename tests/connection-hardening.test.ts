@@ -313,7 +313,7 @@ test('a password given as a function is called again for every new connection', 
   expect(calls).toBe(1);
   for (let round = 1; round <= 3; round++) {
     const resynced = firstValueFrom(n.resync$);
-    await admin.query('SELECT pg_terminate_backend($1)', [n.status().server?.pid]);
+    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app]);
     await resynced;
     expect(calls).toBe(1 + round);
   }
