@@ -1,6 +1,8 @@
 // The listening and sending connections against what servers, networks and configs do to them
 // (issue 10, items 1-6, 8, 9 and its "also expected" list). Faults go to a private PostgreSQL
 // started here, or a private hot standby; never the shared service.
+import { Socket } from 'node:net';
+
 import type pg from 'pg';
 import { filter, firstValueFrom } from 'rxjs';
 
@@ -167,6 +169,22 @@ test('item 4: a port the socket would throw on is refused by the constructor', (
     if (saved === undefined) delete process.env.PGPORT;
     else process.env.PGPORT = saved;
   }
+});
+
+test('item 4: stop() and close() settle when the socket throws synchronously on connect', async () => {
+  const throwing = (): Socket => {
+    const socket = new Socket();
+    socket.connect = () => {
+      throw new RangeError('Port should be >= 0 and < 65536');
+    };
+    return socket;
+  };
+  const n = new Notifier({ stream: throwing }, { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
+  const failed = firstValueFrom(n.state$.pipe(filter((state: ConnectionState) => state.error !== undefined)));
+  void n.start();
+  expect((await failed).error?.message).toMatch(/Port should be/);
+  expect(await settledWithin(n.stop(), 15_000)).toEqual({ value: undefined });
+  expect(await settledWithin(n.close(), 15_000)).toEqual({ value: undefined });
 });
 
 test('item 5: a role with idle_session_timeout does not end the listening session', async () => {
