@@ -75,6 +75,9 @@ export function pgListenSession(options: PgSessionOptions): Observable<PgSession
       // We own the socket so a dead connection can be torn down even when pg would wait forever.
       stream: () => {
         socket = (typeof userStream === 'function' ? userStream() : undefined) ?? new Socket();
+        // pg attaches its error listener only after socket.connect() returns: when that throws
+        // (a bad port), ending the client writes to the dead socket, whose 'error' would crash.
+        socket.on('error', () => undefined);
         return socket;
       },
     };

@@ -44,6 +44,8 @@ export class Sender {
       query_timeout: timeoutMs,
       stream: () => {
         const socket = (typeof userStream === 'function' ? userStream() : undefined) ?? new Socket();
+        // As for the listening connection: pg listens for errors only once connect() returned.
+        socket.on('error', () => undefined);
         this.#sockets.add(socket);
         socket.once('close', () => this.#sockets.delete(socket));
         return socket;
