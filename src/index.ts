@@ -27,6 +27,7 @@ export type { ReconnectOptions } from './source/backoff.js';
 export { MemorySource } from './source/memory-source.js';
 export type { MemorySourceOptions } from './source/memory-source.js';
 export type { NotificationSource, RawNotification, SourceState } from './source/notification-source.js';
+export type { ServerStatus } from './source/server-status.js';
 export type { DurableMessage, DurableSource, DurableStart } from './source/durable-source.js';
 
 /* Errors */
@@ -40,3 +41,7 @@ export { PayloadParseError } from './errors/payload-parse-error.js';
 export { SubscriberError } from './errors/subscriber-error.js';
 export { NotifierClosedError } from './errors/notifier-closed-error.js';
 export { ConnectionError } from './errors/connection-error.js';
+export { StandbyError } from './errors/standby-error.js';
+export { TransactionPoolerError } from './errors/transaction-pooler-error.js';
+export { ChannelRefusedError } from './errors/channel-refused-error.js';
+export { QueueUsageWarning } from './errors/queue-usage-warning.js';

@@ -14,6 +14,7 @@ import type { ChannelHub } from './routing/channel-hub.js';
 import { Router } from './routing/router.js';
 import type { NotificationSource, SourceState } from './source/notification-source.js';
 import { PgListenSource } from './source/pg-listen-source.js';
+import type { ServerStatus } from './source/server-status.js';
 import * as reducers from './state/reducers.js';
 import { RegistryStore } from './state/registry-store.js';
 import { wantsListen, type Registry } from './state/registry.js';
@@ -133,6 +134,12 @@ export class Notifier {
     // Where a notification enters: straight from the source to the router, no operator between.
     // eslint-disable-next-line rxjs-x/no-unbound-methods -- an arrow-function property: bound
     this.#wiring.add(this.#source.notifications$.subscribe(this.#router.route));
+    // Source problems that are not a state change (e.g. QueueUsageWarning) reach errors$ too.
+    this.#wiring.add(
+      this.#source.errors$?.subscribe((error) => {
+        this.#report(error);
+      }),
+    );
   }
 
   // ─── Consuming ──────────────────────────────────────────────────────────────────────────────
@@ -383,6 +390,7 @@ export class Notifier {
       subscriptions,
       observers,
       counters: { ...this.#counters },
+      ...serverOf(this.#source),
     };
   }
 
@@ -529,6 +537,11 @@ function autorunOf(options: ChangeOptions): boolean {
 
 function optionalList(channels: string | Iterable<string> | undefined): string[] | undefined {
   return channels === undefined ? undefined : channelList(channels);
+}
+
+function serverOf(source: NotificationSource): { server?: ServerStatus } {
+  const server = source.server?.();
+  return server === undefined ? {} : { server };
 }
 
 function isSource(value: unknown): value is NotificationSource {

@@ -1,4 +1,5 @@
 import type { Counters } from './routing/counters.js';
+import type { ServerStatus } from './source/server-status.js';
 import type { ConnectionState } from './types.js';
 
 /** What `status()` reports: a fresh, JSON-serialisable snapshot. */
@@ -21,4 +22,6 @@ export interface NotifierStatus {
   readonly observers: number;
   /** Running totals since the notifier was created. */
   readonly counters: Readonly<Counters>;
+  /** The listening backend's pid and the server's notification queue usage, where known. */
+  readonly server?: ServerStatus;
 }

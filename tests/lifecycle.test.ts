@@ -76,5 +76,6 @@ test('status() reports counts and counters as JSON', async () => {
     subscriptions: 2,
     observers: 1,
     counters: { received: 1, delivered: 2, unrouted: 0, parseErrors: 0, callbackErrors: 0, connectionErrors: 0 },
+    server: { pid: expect.any(Number) as number },
   });
 });

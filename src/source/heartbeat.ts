@@ -6,13 +6,16 @@ export interface HeartbeatOptions {
   readonly intervalMs: number;
   /** How long a ping may go unanswered while nothing else arrives, in milliseconds. */
   readonly timeoutMs: number;
-  /** Sends one ping; resolves when the server answered it. */
+  /** Sends one ping; resolves when the server answered it (with anything). */
   readonly ping: () => Promise<unknown>;
   /** A counter that moves whenever anything arrives on the connection. */
   readonly progress: () => number;
   /** Called once when the connection is judged dead. */
   readonly onDead: (error: ConnectionError) => void;
 }
+
+/** A deadline timer this late (or half the timeout, if less) means our own event loop was blocked. */
+const STALL_MS = 1_000;
 
 /**
  * Pings a connection every `intervalMs` and declares it dead when a ping goes `timeoutMs`
@@ -26,6 +29,7 @@ export function startHeartbeat(options: HeartbeatOptions): () => void {
   const { intervalMs, timeoutMs, ping, progress, onDead } = options;
   let inFlight = false;
   let deadline: NodeJS.Timeout | undefined;
+  let check: NodeJS.Immediate | undefined;
   let stopped = false;
 
   const die = (error: ConnectionError): void => {
@@ -33,11 +37,20 @@ export function startHeartbeat(options: HeartbeatOptions): () => void {
     stop();
     onDead(error);
   };
+  // The timeout counts only time our event loop was awake. A timer that fires late means the
+  // loop was blocked (a long synchronous task of the application): the answer may be sitting in
+  // the socket, unread, because timers run before I/O in the loop. So a deadline never decides
+  // on its own: it looks again from setImmediate, after the loop has read the socket, and a
+  // deadline that fired far behind schedule starts a fresh wait instead of declaring death.
   const arm = (seen: number): void => {
+    const due = Date.now() + timeoutMs;
     deadline = setTimeout(() => {
-      const now = progress();
-      if (now !== seen) arm(now);
-      else die(new ConnectionError(`No answer from the server for ${timeoutMs} ms (heartbeat)`));
+      const stalled = Date.now() - due > Math.min(STALL_MS, timeoutMs / 2);
+      check = setImmediate(() => {
+        const now = progress();
+        if (now !== seen || stalled) arm(now);
+        else die(new ConnectionError(`No answer from the server for ${String(timeoutMs)} ms (heartbeat)`));
+      });
     }, timeoutMs);
   };
   const interval = setInterval(() => {
@@ -48,6 +61,7 @@ export function startHeartbeat(options: HeartbeatOptions): () => void {
       () => {
         inFlight = false;
         clearTimeout(deadline);
+        clearImmediate(check);
       },
       (cause: unknown) => {
         die(new ConnectionError('The heartbeat failed', { cause, explain: true }));
@@ -59,6 +73,7 @@ export function startHeartbeat(options: HeartbeatOptions): () => void {
     stopped = true;
     clearInterval(interval);
     clearTimeout(deadline);
+    clearImmediate(check);
   }
   return stop;
 }

@@ -1,7 +1,9 @@
 import type { Observable, ObservableInput } from 'rxjs';
 
+import type { NotifierError } from '../errors/notifier-error.js';
 import type { ConnectionState } from '../types.js';
 import type { DurableSource } from './durable-source.js';
+import type { ServerStatus } from './server-status.js';
 
 /** A notification as it comes off the wire, before its payload is parsed. */
 export interface RawNotification {
@@ -20,6 +22,8 @@ export interface RawNotification {
 export interface SourceState extends ConnectionState {
   /** Counts the connections made since the source was created; set while `connected`. */
   readonly session?: number;
+  /** The process id of the listening backend, where known; set while `connected`. */
+  readonly pid?: number;
 }
 
 /**
@@ -55,6 +59,13 @@ export interface NotificationSource {
   send(channel: string, payload: string): Promise<void>;
   /** Releases everything for good (after `stop()`). */
   dispose(): Promise<void>;
+  /**
+   * Problems of the source that are not a change of connection state (e.g. `QueueUsageWarning`),
+   * where it has any; the notifier forwards them to its `errors$`. Hot; never errors.
+   */
+  readonly errors$?: Observable<NotifierError>;
+  /** What the source knows of the server session, where it knows anything; for `status()`. */
+  server?(): ServerStatus | undefined;
   /**
    * Durable channels, where the source offers them: stored messages that survive lost
    * connections and restarts. Without it, `{ durable: true }` calls are refused.

@@ -1,15 +1,36 @@
 import type { ClientConfig } from 'pg';
 import pg from 'pg';
-import { BehaviorSubject, defer, throwError, timer, type Observable, type ObservableInput, type Subscription } from 'rxjs';
+import { BehaviorSubject, defer, Subject, throwError, timer, type Observable, type ObservableInput, type Subscription } from 'rxjs';
 import { retry } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
+import type { NotifierError } from '../errors/notifier-error.js';
+import { QueueUsageWarning } from '../errors/queue-usage-warning.js';
 import { pgNotifyQuery } from '../payload/serialize.js';
 import { HotStream } from '../shared/hot-stream.js';
 import { backoffDelay, defaultReconnectOptions, type ReconnectOptions, type ResolvedReconnectOptions } from './backoff.js';
 import type { NotificationSource, RawNotification, SourceState } from './notification-source.js';
 import { pgListenSession, type PgSession } from './pg-listen-session.js';
+import { Sender } from './sender.js';
+import type { ServerStatus } from './server-status.js';
+
+/** The longest delay Node's timers honour; a longer one fires after 1 ms. */
+const MAX_TIMER_MS = 2_147_483_647;
+
+/**
+ * How long a session must stay up to count as healthy, which resets the backoff. A session
+ * doomed by the server (a standby refusing LISTEN, a pooler, a timeout the role imposes, a
+ * process that kills every new backend) dies within a round trip or a few seconds; resetting
+ * the backoff on every successful connect let such a loop reconnect ~12 times a second forever.
+ * 10 s is at least the default longest backoff (`maxDelayMs`) and the default heartbeat
+ * interval, so a session counted healthy has lived longer than any wait between attempts and
+ * has answered or been due a ping.
+ */
+const HEALTHY_AFTER_MS = 10_000;
+
+/** Above this share of the notification queue, a QueueUsageWarning is reported once. */
+const QUEUE_WARNING_USAGE = 0.5;
 
 /** Options of {@link PgListenSource}; the same names are accepted by `new Notifier(config, options)`. */
 export interface PgListenSourceOptions {
@@ -28,6 +49,13 @@ export interface PgListenSourceOptions {
    * @defaultValue 5000
    */
   readonly heartbeatTimeoutMs?: number;
+  /**
+   * How long `notify()` may take, in milliseconds: connecting (or waiting for a free sending
+   * connection) and the server's answer each get this long; then the promise rejects with a
+   * {@link ConnectionError}.
+   * @defaultValue 10000
+   */
+  readonly notifyTimeoutMs?: number;
 }
 
 /**
@@ -43,38 +71,60 @@ export class PgListenSource implements NotificationSource {
   readonly #reconnect: ResolvedReconnectOptions;
   readonly #heartbeatIntervalMs: number;
   readonly #heartbeatTimeoutMs: number;
+  readonly #notifyTimeoutMs: number;
+  readonly #errors = new Subject<NotifierError>();
+  #queueUsage: number | undefined;
+  #queueWarned = false;
   readonly #notifications = new HotStream<RawNotification>();
   readonly #state = new BehaviorSubject<SourceState>({ status: 'idle' });
   readonly #closing = new Set<Promise<void>>();
   #run: Subscription | undefined;
   #session: PgSession | undefined;
   #sessions = 0;
-  #sender: pg.Pool | undefined;
+  #sender: Sender | undefined;
+  #disposed = false;
 
   readonly notifications$: Observable<RawNotification> = this.#notifications.observable;
   readonly state$: Observable<SourceState> = this.#state.asObservable();
+  /** `QueueUsageWarning`s; connection problems go to `state$`. */
+  readonly errors$: Observable<NotifierError> = this.#errors.asObservable();
 
   /**
    * @param config - a connection string or a pg `ClientConfig` (pg's `PG*` environment
    * variables fill in what is missing).
+   * @throws {@link InvalidArgumentError} for an option out of range, or a port that can never work
+   * (the socket would throw on every attempt).
    */
   constructor(config: string | ClientConfig = {}, options: PgListenSourceOptions = {}) {
     this.#config = typeof config === 'string' ? { connectionString: config } : { ...config };
     this.#reconnect = {
-      initialDelayMs: positive(options.reconnect?.initialDelayMs, 'reconnect.initialDelayMs', defaultReconnectOptions.initialDelayMs),
-      maxDelayMs: positive(options.reconnect?.maxDelayMs, 'reconnect.maxDelayMs', defaultReconnectOptions.maxDelayMs),
+      initialDelayMs: duration(options.reconnect?.initialDelayMs, 'reconnect.initialDelayMs', defaultReconnectOptions.initialDelayMs),
+      maxDelayMs: duration(options.reconnect?.maxDelayMs, 'reconnect.maxDelayMs', defaultReconnectOptions.maxDelayMs),
     };
-    this.#heartbeatIntervalMs = positive(options.heartbeatIntervalMs, 'heartbeatIntervalMs', 10_000, true);
-    this.#heartbeatTimeoutMs = positive(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 5_000);
+    this.#heartbeatIntervalMs = duration(options.heartbeatIntervalMs, 'heartbeatIntervalMs', 10_000, true);
+    this.#heartbeatTimeoutMs = duration(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 5_000);
+    this.#notifyTimeoutMs = duration(options.notifyTimeoutMs, 'notifyTimeoutMs', 10_000);
+    checkPort(this.#config);
+  }
+
+  /** The listening backend's pid and the queue usage seen at the last heartbeat. */
+  server(): ServerStatus | undefined {
+    const pid = this.#session?.pid;
+    if (pid === undefined && this.#queueUsage === undefined) return undefined;
+    return { ...(pid === undefined ? {} : { pid }), ...(this.#queueUsage === undefined ? {} : { queueUsage: this.#queueUsage }) };
   }
 
   start(): void {
-    if (this.#run !== undefined) return;
+    if (this.#run !== undefined || this.#disposed) return;
     let connectedBefore = false;
+    // The backoff grows across sessions that die young (see HEALTHY_AFTER_MS) and starts over
+    // only after a session that stayed up.
+    let failures = 0;
+    let upSince: number | undefined;
     this.#state.next({ status: 'connecting', attempt: 1 });
     this.#run = defer(() =>
       pgListenSession({
-        config: this.#config,
+        config: { fallback_application_name: 'pgnotifier', ...this.#config },
         heartbeatIntervalMs: this.#heartbeatIntervalMs,
         heartbeatTimeoutMs: this.#heartbeatTimeoutMs,
         onNotification: (notification) => {
@@ -84,26 +134,33 @@ export class PgListenSource implements NotificationSource {
           this.#closing.add(closed);
           void closed.finally(() => this.#closing.delete(closed));
         },
+        onQueueUsage: (usage) => {
+          this.#onQueueUsage(usage);
+        },
       }),
     )
       .pipe(
         retry({
-          resetOnSuccess: true,
-          delay: (error: Error, retryCount: number) => {
+          delay: (error: Error) => {
             this.#session = undefined;
+            const healthy = upSince !== undefined && Date.now() - upSince >= HEALTHY_AFTER_MS;
+            upSince = undefined;
+            failures = healthy ? 1 : failures + 1;
             this.#state.next({
               status: connectedBefore ? 'reconnecting' : 'connecting',
-              attempt: connectedBefore ? retryCount : retryCount + 1,
+              attempt: connectedBefore ? failures : failures + 1,
               error,
             });
-            return timer(backoffDelay(retryCount, this.#reconnect));
+            return timer(backoffDelay(failures, this.#reconnect));
           },
         }),
       )
       .subscribe((session) => {
         connectedBefore = true;
+        upSince = Date.now();
         this.#session = session;
-        this.#state.next({ status: 'connected', session: ++this.#sessions });
+        const { pid } = session;
+        this.#state.next({ status: 'connected', session: ++this.#sessions, ...(pid === undefined ? {} : { pid }) });
       });
   }
 
@@ -128,39 +185,60 @@ export class PgListenSource implements NotificationSource {
   }
 
   async send(channel: string, payload: string): Promise<void> {
-    // Sending uses its own small pool: the listening connection may be reconnecting, and a
-    // session that NOTIFYs inside a long transaction would hold back its own deliveries.
-    this.#sender ??= createSender(this.#config);
+    // Sending uses its own small pool (see Sender).
+    this.#sender ??= new Sender(this.#config, this.#notifyTimeoutMs);
     await this.#sender.query(pgNotifyQuery(channel, payload));
   }
 
   async dispose(): Promise<void> {
-    await this.stop();
-    this.#notifications.complete();
-    this.#state.complete();
+    this.#disposed = true;
+    // The sender first: its pending sends are rejected at once rather than after the listener.
     const sender = this.#sender;
     this.#sender = undefined;
-    await sender?.end();
+    await Promise.all([sender?.end(), this.stop()]);
+    this.#notifications.complete();
+    this.#state.complete();
+    this.#errors.complete();
+  }
+
+  // Once per crossing: warned above the mark, re-armed once usage falls back below it.
+  #onQueueUsage(usage: number): void {
+    this.#queueUsage = usage;
+    if (usage > QUEUE_WARNING_USAGE && !this.#queueWarned) {
+      this.#queueWarned = true;
+      this.#errors.next(new QueueUsageWarning(usage));
+    } else if (usage <= QUEUE_WARNING_USAGE) {
+      this.#queueWarned = false;
+    }
   }
 }
 
-function createSender(config: ClientConfig): pg.Pool {
-  const pool = new pg.Pool({ ...config, max: 2, idleTimeoutMillis: 5_000, allowExitOnIdle: true });
-  // An idle pooled client that loses its connection emits 'error' on the pool; the next query
-  // gets a fresh client, so there is nothing to do but not crash.
-  pool.on('error', () => undefined);
-  return pool;
+/**
+ * A port the socket would throw on synchronously (out of range, not a number, from the config,
+ * the connection string or PGPORT) fails every attempt the same way: refuse it now. pg reads all
+ * three in its client constructor, so a client that never connects tells us what it would use.
+ */
+function checkPort(config: ClientConfig): void {
+  // A stream of the user's own gets the port for whatever it does with it.
+  if (config.stream !== undefined) return;
+  const { port, host } = new pg.Client(config) as unknown as { port: unknown; host: unknown };
+  if (typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65_536) return;
+  const where = typeof host === 'string' && host.startsWith('/') ? ` (socket directory ${host})` : '';
+  throw new InvalidArgumentError(
+    `The port must be an integer from 1 to 65535, got ${String(port)}${where} (from the config, the connection string or PGPORT)`,
+  );
 }
 
 function notConnected(): Observable<never> {
   return throwError(() => new ConnectionError('Not connected'));
 }
 
-function positive(value: number | undefined, name: string, fallback: number, zeroAllowed = false): number {
+/** A number of milliseconds that Node's timers honour (they turn anything above 2^31 - 1 into 1 ms). */
+function duration(value: number | undefined, name: string, fallback: number, zeroAllowed = false): number {
   if (value === undefined) return fallback;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed)) {
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < 0 || (value === 0 && !zeroAllowed) || value > MAX_TIMER_MS) {
     throw new InvalidArgumentError(
-      `${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} number of milliseconds, got ${String(value)}`,
+      `${name} must be a ${zeroAllowed ? 'non-negative' : 'positive'} number of milliseconds up to ${String(MAX_TIMER_MS)}, got ${String(value)}`,
     );
   }
   return value;
