@@ -152,7 +152,21 @@ test('bad input throws a typed error synchronously and leaves the state exactly 
   expect(() => n.subscribe('s', ch, 'not a function' as unknown as () => void)).toThrow(InvalidArgumentError);
   expect(() => n.subscribe('s', '', () => undefined)).toThrow(InvalidChannelError);
   expect(() => n.addChannels(['fine', 'x'.repeat(64)])).toThrow(InvalidChannelError);
-  expect(() => n.addChannels(42 as unknown as string)).toThrow(InvalidArgumentError);
+  // The same mistake gets the same class from every method (issue 10, item 15).
+  for (const notAName of [42, null, new String('abc'), Object.create(null) as unknown, Symbol('s')]) {
+    const name = notAName as string;
+    expect(() => n.addChannels(name)).toThrow(InvalidChannelError);
+    expect(() => n.muteChannels(name)).toThrow(InvalidChannelError);
+    expect(() => n.removeChannels(name)).toThrow(InvalidChannelError);
+    expect(() => n.subscribe('s', name, () => undefined)).toThrow(InvalidChannelError);
+    expect(() => n.channel$(name)).toThrow(InvalidChannelError);
+    expect(() => n.notify(name)).toThrow(InvalidChannelError);
+  }
+  expect(() => n.addChannels(['\uD800x'])).toThrow(InvalidChannelError);
+  expect(() => n.subscribe('s', 'lone\uDC00', () => undefined)).toThrow(InvalidChannelError);
+  expect(() => n.subscribe('s', ch, () => undefined, null as unknown as undefined)).toThrow(InvalidArgumentError);
+  expect(() => n.unsubscribe('s', ch, null as unknown as undefined)).toThrow(InvalidArgumentError);
+  expect(() => n.channel$(ch, null as unknown as undefined)).toThrow(InvalidArgumentError);
   expect(() => n.subscribe('s', ch, () => undefined, { autorun: 'yes' as unknown as boolean })).toThrow(InvalidArgumentError);
   expect(() => n.mutedChannels('ghost')).toThrow(UnknownChannelError);
 

@@ -8,7 +8,7 @@ import { NotifierError } from './notifier-error.js';
  */
 export class ConnectionError extends NotifierError {
   /** `'ConnectionError'`: survives serialisation and module copies, where `instanceof` does not. */
-  override readonly name: string = 'ConnectionError';
+  override readonly name = 'ConnectionError' as const;
 
   /**
    * @param message - what happened.
