@@ -129,6 +129,12 @@ export class ListenReconciler {
   #setWanted(channel: string, wanted: boolean): void {
     if (wanted) this.#wanted.add(channel);
     else this.#wanted.delete(channel);
+    // Nothing to send when the server already agrees and nothing is on its way.
+    if (wanted === this.#acknowledged.has(channel) && !this.#inFlight.has(channel)) {
+      this.#deferred.delete(channel);
+      this.#checkWaiters();
+      return;
+    }
     if (this.autorun) {
       this.#dirty.add(channel);
       this.#deferred.delete(channel);
