@@ -208,3 +208,17 @@ describe('issue 10: semantics of changes, promises and delivery rounds', () => {
     expect(got).toEqual([1]);
   });
 });
+
+describe('payloads: big integers (issue 10, item 17, documented in the README)', () => {
+  it('the default parser rounds integers beyond 2^53, like JSON.parse; parse: raw keeps the text as sent', () => {
+    const source = new MemorySource();
+    const notifier = new Notifier(source);
+    const parsed: unknown[] = [];
+    const raw: unknown[] = [];
+    notifier.channel$('ledger').subscribe((n) => parsed.push(n.payload));
+    notifier.channel$('ledger', { parse: 'raw' }).subscribe((n) => raw.push(n.payload));
+    source.deliver('ledger', '{"id":9007199254740993}');
+    expect(parsed).toEqual([{ id: 9007199254740992 }]);
+    expect(raw).toEqual(['{"id":9007199254740993}']);
+  });
+});

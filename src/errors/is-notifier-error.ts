@@ -31,6 +31,8 @@ export type KnownNotifierError =
  *
  * @example
  * ```ts
+ * import { isNotifierError } from 'pgnotifier';
+ *
  * notifier.errors$.subscribe((error) => {
  *   if (!isNotifierError(error)) return;
  *   switch (error.name) {
