@@ -2,6 +2,8 @@
 // per notification at 1, 10 and 100 consumers on one channel, side by side in this one run with
 // the plain loop it replaced and with the card read literally (one RxJS Subscription per
 // consumer on the delivery path, each an observer of the channel's shared Subject).
+import { share, Subject, type Observer, type SubjectLike, type Unsubscribable } from 'rxjs';
+
 import { MemorySource, Notifier } from '../src/index.js';
 
 /** A row of bench/run.ts's table. */
@@ -77,6 +79,79 @@ function cardObservers(consumers: number, count: number): number {
   return ns;
 }
 
+/**
+ * The hand-written multicast that was measured against RxJS's Subject as `share`'s connector:
+ * `next` is one loop over a snapshot, rebuilt only after a change. Kept here, not in src/, since
+ * the numbers below did not justify shipping it.
+ */
+class ArraySubject<T> implements SubjectLike<T> {
+  #observers: Partial<Observer<T>>[] = [];
+  #snapshot: Partial<Observer<T>>[] | undefined;
+  next(value: T): void {
+    for (const observer of (this.#snapshot ??= [...this.#observers])) observer.next?.(value);
+  }
+  error(error: unknown): void {
+    for (const observer of [...this.#observers]) observer.error?.(error);
+  }
+  complete(): void {
+    for (const observer of [...this.#observers]) observer.complete?.();
+  }
+  subscribe(observer: Partial<Observer<T>>): Unsubscribable {
+    this.#observers.push(observer);
+    this.#snapshot = undefined;
+    return {
+      unsubscribe: () => {
+        this.#observers = this.#observers.filter((other) => other !== observer);
+        this.#snapshot = undefined;
+      },
+    };
+  }
+}
+
+/** CPU ns per value through `share({ connector })` to `observers` observers. */
+function sharedThrough(connector: () => SubjectLike<number>, observers: number, count: number): number {
+  const input = new Subject<number>();
+  const shared = input.pipe(share({ connector }));
+  let hits = 0;
+  const subscriptions = Array.from({ length: observers }, () =>
+    shared.subscribe((value) => {
+      if (value >= 0) hits++;
+    }),
+  );
+  const ns = cpuPer(count, () => {
+    input.next(1);
+  });
+  for (const subscription of subscriptions) subscription.unsubscribe();
+  if (hits === 0) throw new Error('nothing delivered');
+  return ns;
+}
+
+/** The connector choice: RxJS's Subject against the hand-written ArraySubject, same run. */
+export function connectorRows(runs: number): CardShapeRow[] {
+  const rows: CardShapeRow[] = [];
+  for (const observers of [1, 100]) {
+    const count = observers === 100 ? 50_000 : 500_000;
+    const rx: number[] = [];
+    const fast: number[] = [];
+    for (let run = 0; run < runs; run++) {
+      rx.push(sharedThrough(() => new Subject<number>(), observers, count));
+      fast.push(sharedThrough(() => new ArraySubject<number>(), observers, count));
+    }
+    console.log(
+      `7. share connector, ${observers} observer(s): Subject ${median(rx).toFixed(0)} ns, ArraySubject ${median(fast).toFixed(0)} ns`,
+    );
+    rows.push({
+      scenario: `7. share({ connector }), ${observers} observer(s): RxJS Subject vs hand-written ArraySubject`,
+      ours: `${Math.round(median(rx))} ns`,
+      baseline: `${Math.round(median(fast))} ns`,
+      ratio: Math.round((median(rx) / median(fast)) * 100) / 100,
+      target: '(report)',
+      met: null,
+    });
+  }
+  return rows;
+}
+
 /** Runs the scenario `runs` times and returns its rows (medians). */
 export function cardShapeRows(runs: number): CardShapeRow[] {
   const rows: CardShapeRow[] = [];
@@ -114,6 +189,7 @@ export function cardShapeRows(runs: number): CardShapeRow[] {
       });
     }
   }
+  rows.push(...connectorRows(runs));
   for (const key of ['callbacks', 'observers'] as const) {
     const perExtra = (measured[key]![100]! - measured[key]![1]!) / 99;
     const base = (measured.loop![100]! - measured.loop![1]!) / 99;

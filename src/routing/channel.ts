@@ -91,6 +91,11 @@ export class Channel {
   ) {
     this.#context = context;
     this.#gated$ = this.#muted.pipe(switchMap((muted) => (muted ? EMPTY : input$)));
+    // The connector is RxJS's own Subject. A hand-written array multicast was measured against it
+    // in the same run (`npm run bench -- 7`): 56 against 85 ns per notification with one observer
+    // (the callbacks' loop is one observer), 8.5 ns less per extra `channel$` observer. Each extra
+    // observer costs 29.6 ns with Subject, inside the 40 ns budget, and the ~30 ns of the usual
+    // case is within run-to-run noise of the whole path (~440 ns); not worth a Subject of our own.
     this.notifications$ = this.#gated$.pipe(
       // eslint-disable-next-line rxjs-x/no-unbound-methods -- an arrow-function property: bound
       parseNotifications(context.parse, this.#reportParseError),
