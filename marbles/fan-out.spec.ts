@@ -62,7 +62,7 @@ describe('fan-out and error isolation', () => {
     });
   });
 
-  it('an observer whose own chain throws ends only that chain; RxJS reports the throw, the others go on', () => {
+  it('an operator that throws in an observer chain errors that chain only (nothing unhandled); the others go on', () => {
     const reported = captureUnhandled(() => {
       testScheduler.run(({ hot, expectObservable }) => {
         const source = new MemorySource();
@@ -83,6 +83,29 @@ describe('fan-out and error isolation', () => {
       });
     });
     expect(reported).toEqual([]);
+  });
+
+  it('a channel$ observer that throws: RxJS reports it as unhandled; the other observers and callbacks go on', () => {
+    const reported = captureUnhandled(() => {
+      testScheduler.run(({ hot, expectObservable, flush }) => {
+        const source = new MemorySource();
+        const notifier = new Notifier(source);
+        const wire = hot('  -a-b-c', { a: '1', b: '2', c: '3' });
+        const calls: unknown[] = [];
+        notifier.channel$('jobs').subscribe((n) => {
+          if (n.payload === 2) throw new Error('bad observer');
+        });
+        void notifier.subscribe('cb', 'jobs', (_i, _c, payload) => calls.push(payload));
+
+        wire.subscribe((payload) => {
+          source.deliver('jobs', payload);
+        });
+        expectObservable(notifier.channel$('jobs').pipe(map((n) => n.payload))).toBe('-a-b-c', { a: 1, b: 2, c: 3 });
+        flush();
+        expect(calls).toEqual([1, 2, 3]);
+      });
+    });
+    expect(reported).toEqual([new Error('bad observer')]);
   });
 
   it('a parser that throws reports PayloadParseError and the stream goes on', () => {

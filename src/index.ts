@@ -1,10 +1,12 @@
 /* The notifier */
 export { Notifier } from './notifier.js';
-export type { ChangeOptions, ChannelOptions, NotifierOptions } from './notifier-options.js';
+export type { ChangeOptions, ChannelOptions, NotifierOptions, SubscribeOptions, UnsubscribeOptions } from './notifier-options.js';
 export type { NotifierStatus } from './status.js';
 export type { Counters } from './routing/counters.js';
-export type { ChannelView, SubscriberView } from './state/views.js';
+export type { ChannelView, SerializedError, SubscriberView } from './state/views.js';
 export type {
+  ChannelName,
+  ChannelNames,
   ConnectionState,
   ConnectionStatus,
   Notification,
@@ -12,6 +14,8 @@ export type {
   PayloadParser,
   SubscriberCallback,
   SubscriberId,
+  TypedChannel,
+  UntypedChannel,
 } from './types.js';
 
 /* Sending and payloads */
@@ -32,6 +36,8 @@ export type { DurableMessage, DurableSource, DurableStart } from './source/durab
 
 /* Errors */
 export { NotifierError } from './errors/notifier-error.js';
+export { isNotifierError } from './errors/is-notifier-error.js';
+export type { KnownNotifierError } from './errors/is-notifier-error.js';
 export { InvalidArgumentError } from './errors/invalid-argument-error.js';
 export { InvalidChannelError } from './errors/invalid-channel-error.js';
 export { UnknownChannelError } from './errors/unknown-channel-error.js';

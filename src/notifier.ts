@@ -1,28 +1,39 @@
 import type { ClientConfig } from 'pg';
-import { BehaviorSubject, Observable, Subject, Subscription, type Subscriber } from 'rxjs';
+import { BehaviorSubject, Observable, Subscription } from 'rxjs';
 
 import { channelList, validateChannel } from './channel-name.js';
 import { ConnectionError } from './errors/connection-error.js';
+import { ErrorReporter } from './errors/error-reporter.js';
 import { InvalidArgumentError } from './errors/invalid-argument-error.js';
 import { NotifierClosedError } from './errors/notifier-closed-error.js';
 import type { NotifierError } from './errors/notifier-error.js';
-import type { ChangeOptions, ChannelOptions, NotifierOptions } from './notifier-options.js';
+import type { ChangeOptions, ChannelOptions, NotifierOptions, SubscribeOptions, UnsubscribeOptions } from './notifier-options.js';
 import { parseJsonOrRaw, resolveParser } from './payload/parsers.js';
 import { serializePayload } from './payload/serialize.js';
+import type { Channel } from './routing/channel.js';
 import { newCounters, type Counters } from './routing/counters.js';
-import type { ChannelHub } from './routing/channel-hub.js';
 import { Router } from './routing/router.js';
 import type { NotificationSource, SourceState } from './source/notification-source.js';
 import { PgListenSource } from './source/pg-listen-source.js';
 import type { ServerStatus } from './source/server-status.js';
 import * as reducers from './state/reducers.js';
 import { RegistryStore } from './state/registry-store.js';
-import { wantsListen, type Registry } from './state/registry.js';
+import type { Registry } from './state/registry.js';
 import { subscriberIdOf, subscriberKey } from './state/subscriber-id.js';
 import * as views from './state/views.js';
 import type { NotifierStatus } from './status.js';
 import { ListenReconciler } from './sync/listen-reconciler.js';
-import type { ConnectionState, Notification, PayloadParser, SubscriberCallback, SubscriberId } from './types.js';
+import type {
+  ChannelName,
+  ChannelNames,
+  ConnectionState,
+  Notification,
+  PayloadParser,
+  SubscriberCallback,
+  SubscriberId,
+  TypedChannel,
+  UntypedChannel,
+} from './types.js';
 
 /**
  * PostgreSQL LISTEN/NOTIFY as hot RxJS Observables, with subscribers by id that can be added,
@@ -34,6 +45,11 @@ import type { ConnectionState, Notification, PayloadParser, SubscriberCallback, 
  * reconnecting. A lost connection is replaced with backoff, forever, and `resync$` says when
  * everything is LISTENed again.
  *
+ * @typeParam Channels - optional: a map from channel name to payload type, e.g.
+ * `Notifier<{ orders: Order; audit: AuditEvent }>`. It types `channel$`, `subscribe` and `notify`
+ * and refuses other channel names at compile time. Without it, those methods take a per-call
+ * payload type.
+ *
  * @example
  * ```ts
  * import { Notifier } from 'pgnotifier';
@@ -41,20 +57,20 @@ import type { ConnectionState, Notification, PayloadParser, SubscriberCallback, 
  * const notifier = new Notifier(process.env.DATABASE_URL);
  * notifier.channel$('orders').subscribe((n) => console.log(n.payload));
  * await notifier.subscribe('audit', 'orders', (id, channel, payload, pid) => console.log(id, payload));
+ * await notifier.synced(); // the channel$ observer's LISTEN is in place too
  * // SELECT pg_notify('orders', '{"id":42}') elsewhere logs { id: 42 } twice
  * await notifier.close();
  * ```
  */
-export class Notifier {
+export class Notifier<Channels extends object = Record<string, unknown>> {
   readonly #source: NotificationSource;
   readonly #store = new RegistryStore();
   readonly #counters: Counters = newCounters();
-  readonly #errors = new Subject<NotifierError>();
+  readonly #reporter = new ErrorReporter();
   readonly #state = new BehaviorSubject<ConnectionState>({ status: 'idle' });
   readonly #parse: PayloadParser;
   readonly #router: Router;
   readonly #reconciler: ListenReconciler;
-  readonly #warned = new Set<string>();
   /** The notifier's own subscriptions, between its parts; ended by `close()`. */
   readonly #wiring = new Subscription();
   #startRequested = false;
@@ -73,7 +89,7 @@ export class Notifier {
    * });
    * ```
    */
-  readonly errors$: Observable<NotifierError> = this.#errors.asObservable();
+  readonly errors$: Observable<NotifierError> = this.#reporter.errors$;
 
   /**
    * The connection state, current value first; see {@link ConnectionState}. Completes on `close()`.
@@ -88,9 +104,10 @@ export class Notifier {
   readonly state$: Observable<ConnectionState> = this.#state.asObservable();
 
   /**
-   * Emits after a lost connection was replaced and every channel is LISTENed again (not on the
-   * first connect). Notifications sent while the connection was down are lost, PostgreSQL keeps
-   * none: re-read what you may have missed here.
+   * Emits once every channel is LISTENed again on a new connection after an earlier one: after a
+   * lost connection was replaced, and after `restart()` or `stop()` then `start()` (not on the
+   * first connect). Notifications sent while no connection was listening are lost, PostgreSQL
+   * keeps none: re-read what you may have missed here.
    *
    * @example
    * ```ts
@@ -112,19 +129,9 @@ export class Notifier {
   constructor(config: string | ClientConfig | NotificationSource = {}, options: NotifierOptions = {}) {
     this.#parse = resolveParser(options.parse, parseJsonOrRaw);
     this.#source = isSource(config) ? config : new PgListenSource(config, options);
-    this.#router = new Router({
-      parse: this.#parse,
-      report: (error) => {
-        this.#report(error);
-      },
-      counters: this.#counters,
-    });
-    this.#wiring.add(
-      this.#store.commits$.subscribe((commit) => {
-        this.#router.sync(commit.registry, commit.changed);
-      }),
-    );
-    this.#reconciler = new ListenReconciler(this.#source, this.#store.commits$, () => this.#store.registry);
+    this.#router = new Router({ parse: this.#parse, report: this.#reporter.report, counters: this.#counters });
+    // Every channel's mute + consumer state reaches LISTEN/UNLISTEN through here.
+    this.#reconciler = new ListenReconciler(this.#source, this.#router.channels$);
     this.resync$ = this.#reconciler.resync$;
     this.#wiring.add(
       this.#source.state$.subscribe((state) => {
@@ -137,7 +144,7 @@ export class Notifier {
     // Source problems that are not a state change (e.g. QueueUsageWarning) reach errors$ too.
     this.#wiring.add(
       this.#source.errors$?.subscribe((error) => {
-        this.#report(error);
+        this.#reporter.report(error);
       }),
     );
   }
@@ -149,7 +156,8 @@ export class Notifier {
    * observer counts as a consumer: the first one makes the channel LISTENed (unless it is muted),
    * the last one leaving UNLISTENs it (unless callback subscribers remain); many observers share
    * one LISTEN. Muting the channel silences its observers without completing them;
-   * `removeChannels` and `close()` complete them.
+   * `removeChannels` and `close()` complete them. A NOTIFY sent before the LISTEN is in place is
+   * not delivered: `await notifier.synced()` after subscribing waits for it.
    *
    * @example
    * ```ts
@@ -157,47 +165,41 @@ export class Notifier {
    *   .channel$<{ id: number }>('orders')
    *   .pipe(map((n) => n.payload.id), bufferTime(100))
    *   .subscribe((ids) => console.log('changed:', ids));
+   * await notifier.synced(); // LISTEN "orders" is in place
    * ```
    *
    * @param channel - the channel name, case-exact as `pg_notify` names it.
    * @throws {@link InvalidChannelError}, {@link InvalidArgumentError}, {@link NotifierClosedError}
    */
-  channel$<T = unknown>(channel: string, options: ChannelOptions<T> = {}): Observable<Notification<T>> {
+  channel$<T = unknown>(channel: UntypedChannel<Channels>, options?: ChannelOptions<T>): Observable<Notification<T>>;
+  channel$<C extends ChannelName<Channels>>(
+    channel: C,
+    options?: ChannelOptions<TypedChannel<Channels, C>>,
+  ): Observable<Notification<TypedChannel<Channels, C>>>;
+  channel$(channel: string, options?: ChannelOptions<unknown>): Observable<Notification> {
     this.#assertOpen('channel$');
     validateChannel(channel);
-    const parse = options.parse === undefined ? undefined : resolveParser(options.parse, this.#parse as PayloadParser<T>);
-    this.#store.apply((registry) => reducers.addChannels(registry, [channel]));
-    // Observers of one channel$ call with its own parser share one parse of each notification.
-    let custom: { hub: ChannelHub; stream: Observable<Notification<T>> } | undefined;
-    const counters = this.#counters;
-    const observeWith = (own: PayloadParser<T>, hub: ChannelHub, subscriber: Subscriber<Notification<T>>): void => {
-      if (custom?.hub !== hub) custom = { hub, stream: hub.parsedWith(own) };
-      const inner = custom.stream.subscribe({
-        next: (notification) => {
-          counters.delivered++;
-          subscriber.next(notification);
-        },
-        complete: () => {
-          subscriber.complete();
-        },
-      });
-      subscriber.add(inner);
-    };
-    return new Observable<Notification<T>>((subscriber) => {
+    const { parse: option, durable } = optionsOf(options);
+    refuseDurable(durable, 'durable');
+    const parse = option === undefined ? undefined : resolveParser(option, this.#parse);
+    this.#register([channel]);
+    // The observers of one channel$ call with their own parser share one parse per notification,
+    // as long as the channel is the same (a removed channel registered again is a new one).
+    let shared: { channel: Channel; stream: Observable<Notification> } | undefined;
+    return new Observable<Notification>((subscriber) => {
       if (this.#closing !== undefined) {
         subscriber.complete();
         return undefined;
       }
-      void this.#change((registry) => reducers.countObserver(registry, channel, 1), true);
-      const hub = this.#router.hub(channel);
-      if (hub === undefined) throw new Error(`pgnotifier: no hub for registered channel ${channel}`);
-      // Either way the observer leaves the hub when its subscription ends.
-      if (parse === undefined) hub.observe(subscriber);
-      else observeWith(parse, hub, subscriber);
+      this.#change((registry) => reducers.countObserver(registry, channel, 1), true);
+      const current = this.#router.ensure(channel);
+      if (shared?.channel !== current) shared = { channel: current, stream: current.observe(parse) };
+      subscriber.add(shared.stream.subscribe(subscriber));
+      this.#startIfWanted([channel]);
       return () => {
         // An observer of a channel that was removed (and perhaps registered again) no longer counts.
-        if (this.#closing === undefined && this.#router.hub(channel) === hub) {
-          void this.#change((registry) => reducers.countObserver(registry, channel, -1), true);
+        if (this.#closing === undefined && this.#router.get(channel) === current) {
+          this.#change((registry) => reducers.countObserver(registry, channel, -1), true);
         }
       };
     });
@@ -207,38 +209,48 @@ export class Notifier {
 
   /**
    * Registers channels. Existing ones keep their state. A channel without consumers is not
-   * LISTENed, so this needs no server work.
+   * LISTENed, so this needs no server work: the promise resolves at once.
    *
    * @param channels - a channel name or any iterable of them.
    * @throws {@link InvalidChannelError}, {@link NotifierClosedError}
    */
-  addChannels(channels: string | Iterable<string>): Promise<void> {
+  addChannels(channels: ChannelNames<Channels>): Promise<void> {
     this.#assertOpen('addChannels');
     const list = channelList(channels);
-    return this.#change((registry) => reducers.addChannels(registry, list), true);
+    return this.#settled(this.#register(list), true);
   }
 
   /**
    * Removes channels with all their subscribers, and completes their `channel$` observers.
    * Channels that are not registered are ignored.
    *
-   * @throws {@link InvalidChannelError}, {@link NotifierClosedError}
+   * @throws {@link InvalidChannelError}, {@link InvalidArgumentError}, {@link NotifierClosedError}
    */
-  removeChannels(channels: string | Iterable<string>, options: ChangeOptions = {}): Promise<void> {
+  removeChannels(channels: ChannelNames<Channels>, options?: ChangeOptions): Promise<void> {
     this.#assertOpen('removeChannels');
     const list = channelList(channels);
-    return this.#change((registry) => reducers.removeChannels(registry, list), autorunOf(options));
+    const autorun = autorunOf(options);
+    const changed = this.#change(
+      (registry) => reducers.removeChannels(registry, list),
+      autorun,
+      () => {
+        this.#router.remove(list);
+      },
+    );
+    return this.#settled(changed, autorun);
   }
 
   /**
-   * Subscribes a callback to a channel under an id, registering the channel if needed. The same
-   * id may subscribe to many channels, each with its own callback; subscribing the same
-   * (id, channel) again replaces its callback and keeps its mute state. A callback that throws
-   * (or whose promise rejects) is reported on `errors$`; the others still run.
+   * Subscribes a callback to a channel under an id, registering the channel if needed: an RxJS
+   * Subscription per (id, channel). The same id may subscribe to many channels, each with its own
+   * callback; subscribing the same (id, channel) again replaces its callback and keeps its mute
+   * state. A callback that throws (or whose promise rejects) is reported on `errors$`; the others
+   * still run. Callbacks are not awaited: an async callback's next call may start before its
+   * previous promise settled (use `channel$` with `concatMap` for one at a time).
    *
    * @example
    * ```ts
-   * await notifier.subscribe(['mailer', 1], 'orders', async (id, channel, payload) => {
+   * await notifier.subscribe(['mailer', 1], 'orders', async (id, channel, payload: { id: number }) => {
    *   await sendMail(payload);
    * });
    * // from here on, every NOTIFY on 'orders' reaches the callback
@@ -249,27 +261,58 @@ export class Notifier {
    * does, or with `autorun: false`). It never rejects for connection trouble.
    * @throws {@link InvalidArgumentError}, {@link InvalidChannelError}, {@link NotifierClosedError}
    */
-  subscribe(id: SubscriberId, channel: string, callback: SubscriberCallback, options: ChangeOptions = {}): Promise<void> {
+  subscribe<T = unknown>(
+    id: SubscriberId,
+    channel: UntypedChannel<Channels>,
+    callback: SubscriberCallback<T>,
+    options?: SubscribeOptions,
+  ): Promise<void>;
+  subscribe<C extends ChannelName<Channels>>(
+    id: SubscriberId,
+    channel: C,
+    callback: SubscriberCallback<TypedChannel<Channels, C>>,
+    options?: SubscribeOptions,
+  ): Promise<void>;
+  subscribe(id: SubscriberId, channel: string, callback: SubscriberCallback<never>, options?: SubscribeOptions): Promise<void> {
     this.#assertOpen('subscribe');
     const key = subscriberKey(id);
     validateChannel(channel);
     if (typeof callback !== 'function') throw new InvalidArgumentError(`The callback must be a function, got ${typeof callback}`);
+    const autorun = autorunOf(options);
+    refuseDurable(options?.durable, 'durable');
     const stored = subscriberIdOf(key);
-    return this.#change((registry) => reducers.subscribe(registry, stored, key, channel, callback), autorunOf(options));
+    const changed = this.#change(
+      (registry) => reducers.subscribe(registry, stored, key, channel),
+      autorun,
+      () => {
+        this.#router.ensure(channel).subscribe(key, stored, callback as SubscriberCallback);
+      },
+    );
+    return this.#settled(changed, autorun);
   }
 
   /**
    * Unsubscribes an id from one channel (or several), or from all of its channels when none is
-   * given. Other pairs of the id are untouched. The channel stays registered.
+   * given: ends those Subscriptions. Other pairs of the id are untouched. The channel stays
+   * registered.
    *
    * @throws {@link UnknownSubscriberError}, {@link UnknownChannelError}, {@link InvalidArgumentError},
    * {@link InvalidChannelError}, {@link NotifierClosedError}
    */
-  unsubscribe(id: SubscriberId, channels?: string | Iterable<string>, options: ChangeOptions = {}): Promise<void> {
+  unsubscribe(id: SubscriberId, channels?: ChannelNames<Channels>, options?: UnsubscribeOptions): Promise<void> {
     this.#assertOpen('unsubscribe');
     const key = subscriberKey(id);
-    const list = channels === undefined ? undefined : channelList(channels);
-    return this.#change((registry) => reducers.unsubscribe(registry, subscriberIdOf(key), key, list), autorunOf(options));
+    const list = optionalList(channels);
+    const autorun = autorunOf(options);
+    refuseDurable(options?.forget, 'forget');
+    const changed = this.#change(
+      (registry) => reducers.unsubscribe(registry, subscriberIdOf(key), key, list),
+      autorun,
+      (targets) => {
+        for (const channel of targets) this.#router.get(channel)?.unsubscribe(key);
+      },
+    );
+    return this.#settled(changed, autorun);
   }
 
   /**
@@ -284,7 +327,7 @@ export class Notifier {
    *
    * @throws {@link UnknownChannelError}, {@link InvalidChannelError}, {@link NotifierClosedError}
    */
-  muteChannels(channels?: string | Iterable<string>): Promise<void> {
+  muteChannels(channels?: ChannelNames<Channels>): Promise<void> {
     return this.#muteChannels('muteChannels', channels, true);
   }
 
@@ -294,7 +337,7 @@ export class Notifier {
    *
    * @throws {@link UnknownChannelError}, {@link InvalidChannelError}, {@link NotifierClosedError}
    */
-  unmuteChannels(channels?: string | Iterable<string>): Promise<void> {
+  unmuteChannels(channels?: ChannelNames<Channels>): Promise<void> {
     return this.#muteChannels('unmuteChannels', channels, false);
   }
 
@@ -312,7 +355,7 @@ export class Notifier {
    * @throws {@link UnknownSubscriberError}, {@link UnknownChannelError}, {@link InvalidArgumentError},
    * {@link InvalidChannelError}, {@link NotifierClosedError}
    */
-  muteSubscriber(id: SubscriberId, channels?: string | Iterable<string>): Promise<void> {
+  muteSubscriber(id: SubscriberId, channels?: ChannelNames<Channels>): Promise<void> {
     return this.#muteSubscriber('muteSubscriber', id, channels, true);
   }
 
@@ -322,11 +365,11 @@ export class Notifier {
    * @throws {@link UnknownSubscriberError}, {@link UnknownChannelError}, {@link InvalidArgumentError},
    * {@link InvalidChannelError}, {@link NotifierClosedError}
    */
-  unmuteSubscriber(id: SubscriberId, channels?: string | Iterable<string>): Promise<void> {
+  unmuteSubscriber(id: SubscriberId, channels?: ChannelNames<Channels>): Promise<void> {
     return this.#muteSubscriber('unmuteSubscriber', id, channels, false);
   }
 
-  // ─── Views ──────────────────────────────────────────────────────────────────────────────────
+  // ─── Views (after close(): empty, with the final counters) ──────────────────────────────────
 
   /** Every channel with its mute flag, whether it is LISTENed, its observers and subscribers. */
   channels(): Record<string, views.ChannelView> {
@@ -344,28 +387,29 @@ export class Notifier {
   }
 
   /** The muted channels among `channels` (all when none are given). @throws {@link UnknownChannelError} */
-  mutedChannels(channels?: string | Iterable<string>): string[] {
+  mutedChannels(channels?: ChannelNames<Channels>): string[] {
     return views.channelsByMute(this.#store.registry, optionalList(channels), true);
   }
 
   /** The non-muted channels among `channels` (all when none are given). @throws {@link UnknownChannelError} */
-  nonMutedChannels(channels?: string | Iterable<string>): string[] {
+  nonMutedChannels(channels?: ChannelNames<Channels>): string[] {
     return views.channelsByMute(this.#store.registry, optionalList(channels), false);
   }
 
   /** For each of `channels` (all when none are given), its muted subscriber ids. @throws {@link UnknownChannelError} */
-  mutedSubscribers(channels?: string | Iterable<string>): Record<string, SubscriberId[]> {
+  mutedSubscribers(channels?: ChannelNames<Channels>): Record<string, SubscriberId[]> {
     return views.subscribersByMute(this.#store.registry, optionalList(channels), true);
   }
 
   /** For each of `channels` (all when none are given), its non-muted subscriber ids. @throws {@link UnknownChannelError} */
-  nonMutedSubscribers(channels?: string | Iterable<string>): Record<string, SubscriberId[]> {
+  nonMutedSubscribers(channels?: ChannelNames<Channels>): Record<string, SubscriberId[]> {
     return views.subscribersByMute(this.#store.registry, optionalList(channels), false);
   }
 
   /**
    * Running flag, connection state, channels, subscriber counts and counters: a JSON-serialisable
-   * snapshot for a health endpoint or a log line.
+   * snapshot for a health endpoint or a log line (the connection error as `name`, `message` and
+   * `code`). After `close()`: status `closed`, no channels, the final counters.
    *
    * @example
    * ```ts
@@ -373,23 +417,8 @@ export class Notifier {
    * ```
    */
   status(): NotifierStatus {
-    const registry: Registry = this.#store.registry;
-    let subscriptions = 0;
-    let observers = 0;
-    for (const entry of registry.channels.values()) {
-      subscriptions += entry.subscribers.size;
-      observers += entry.observers;
-    }
     return {
-      running: this.isRunning(),
-      connection: { ...this.#state.getValue() },
-      channels: registry.channels.size,
-      activeChannels: this.activeChannels(),
-      mutedChannels: views.channelsByMute(registry, undefined, true),
-      subscribers: registry.subscriptions.size,
-      subscriptions,
-      observers,
-      counters: { ...this.#counters },
+      ...views.statusView(this.#store.registry, this.#reconciler.acknowledged, this.#state.getValue(), this.#counters, this.isRunning()),
       ...serverOf(this.#source),
     };
   }
@@ -398,16 +427,19 @@ export class Notifier {
 
   /**
    * Connects (retrying forever) and LISTENs every channel that should be; resolves once that is
-   * done. Changes made while stopped are applied now. The first change that needs the server
-   * starts a notifier that was never started, so calling this is optional until a `stop()`.
+   * done. Changes made with `autorun: false` are applied now, also on a running notifier. The
+   * first change that needs the server starts a notifier that was never started, so calling this
+   * is optional until a `stop()`.
    *
+   * @returns a promise that rejects with {@link NotifierClosedError} if `close()` comes first.
    * @throws {@link NotifierClosedError}
    */
   start(): Promise<void> {
     this.#assertOpen('start');
     this.#startRequested = true;
     this.#source.start();
-    return this.#reconciler.synced();
+    this.#reconciler.applyDeferred();
+    return this.#reconciler.settled(undefined, { rejectOnClose: true });
   }
 
   /**
@@ -416,16 +448,29 @@ export class Notifier {
    *
    * @throws {@link NotifierClosedError}
    */
-  async stop(): Promise<void> {
+  stop(): Promise<void> {
     this.#assertOpen('stop');
     this.#startRequested = true;
-    await this.#source.stop();
+    return this.#source.stop();
   }
 
   /** Closes the connection and opens a new one, LISTENing from the registry. @throws {@link NotifierClosedError} */
-  async restart(): Promise<void> {
-    await this.stop();
-    await this.start();
+  restart(): Promise<void> {
+    this.#assertOpen('restart');
+    return this.stop().then(() => this.start());
+  }
+
+  /**
+   * Resolves once everything asked so far is on the server: every channel that should be
+   * LISTENed is, every other one is not. At once when the notifier is stopped or was never
+   * started; `autorun: false` changes are not waited for. Use it after subscribing to `channel$`
+   * to know the LISTEN is in place.
+   *
+   * @throws {@link NotifierClosedError}
+   */
+  synced(): Promise<void> {
+    this.#assertOpen('synced');
+    return this.#reconciler.settled();
   }
 
   /** True only while a connection is open and serving (`state$` is `connected`). */
@@ -441,6 +486,8 @@ export class Notifier {
    * {@link InvalidArgumentError}, {@link NotifierClosedError}, synchronously; the promise rejects
    * with pg's error if the server does.
    */
+  notify(channel: UntypedChannel<Channels>, payload?: unknown): Promise<void>;
+  notify<C extends ChannelName<Channels>>(channel: C, payload: TypedChannel<Channels, C>): Promise<void>;
   notify(channel: string, payload?: unknown): Promise<void> {
     this.#assertOpen('notify');
     validateChannel(channel);
@@ -450,7 +497,7 @@ export class Notifier {
   /**
    * Stops for good: closes the connection, completes every Observable, releases every timer and
    * socket, so the process can exit. Calling it again is harmless; any other method then throws
-   * {@link NotifierClosedError}.
+   * {@link NotifierClosedError}. The views then show nothing registered.
    *
    * @example
    * ```ts
@@ -465,12 +512,13 @@ export class Notifier {
   async #close(): Promise<void> {
     this.#reconciler.close();
     this.#router.close();
+    this.#store.clear();
     try {
       await this.#source.dispose();
     } finally {
       this.#state.next({ status: 'closed' });
       this.#state.complete();
-      this.#errors.complete();
+      this.#reporter.complete();
       this.#store.close();
       this.#wiring.unsubscribe();
     }
@@ -478,27 +526,79 @@ export class Notifier {
 
   // ─── Internals ──────────────────────────────────────────────────────────────────────────────
 
-  #change(reducer: (registry: Registry) => reducers.Change, autorun: boolean): Promise<void> {
-    const { registry, changed } = this.#store.apply(reducer, autorun);
-    // A notifier that was never started starts on the first change that needs the server.
-    if (autorun && !this.#startRequested && changed.some((channel) => wantsListen(registry.channels.get(channel)))) {
+  /**
+   * Applies one change: the reducer to the registry (the views' state), then `apply` to the
+   * channels (the delivery graph), whose `wanted$` reach the reconciler. With `autorun: false`
+   * the reconciler defers what this changes. A reducer that throws changes nothing.
+   */
+  #change(
+    reducer: (registry: Registry) => reducers.Change,
+    autorun: boolean,
+    apply?: (changed: readonly string[]) => void,
+  ): readonly string[] {
+    const { changed } = this.#store.apply(reducer);
+    if (apply !== undefined && changed.length > 0) {
+      const previous = this.#reconciler.autorun;
+      this.#reconciler.autorun = autorun;
+      try {
+        apply(changed);
+      } finally {
+        this.#reconciler.autorun = previous;
+      }
+    }
+    if (autorun) this.#startIfWanted(changed);
+    return changed;
+  }
+
+  /** A notifier that was never started starts on the first change that needs the server. */
+  #startIfWanted(channels: readonly string[]): void {
+    if (!this.#startRequested && channels.some((channel) => this.#router.get(channel)?.wanted === true)) {
       this.#startRequested = true;
       this.#source.start();
     }
-    return this.#reconciler.synced();
   }
 
-  #muteChannels(method: string, channels: string | Iterable<string> | undefined, muted: boolean): Promise<void> {
+  /** Registers channels in the registry and the router; returns those that were new. */
+  #register(channels: readonly string[]): readonly string[] {
+    return this.#change(
+      (registry) => reducers.addChannels(registry, channels),
+      true,
+      (added) => {
+        for (const channel of added) this.#router.ensure(channel);
+      },
+    );
+  }
+
+  /** The promise of a change: resolves once the server reflects what it changed. */
+  #settled(changed: readonly string[], autorun: boolean): Promise<void> {
+    return autorun ? this.#reconciler.settled(changed) : Promise.resolve();
+  }
+
+  #muteChannels(method: string, channels: Iterable<string> | undefined, muted: boolean): Promise<void> {
     this.#assertOpen(method);
     const list = optionalList(channels);
-    return this.#change((registry) => reducers.setChannelsMuted(registry, list, muted), true);
+    const changed = this.#change(
+      (registry) => reducers.setChannelsMuted(registry, list, muted),
+      true,
+      (targets) => {
+        for (const channel of targets) this.#router.get(channel)?.setMuted(muted);
+      },
+    );
+    return this.#settled(changed, true);
   }
 
-  #muteSubscriber(method: string, id: SubscriberId, channels: string | Iterable<string> | undefined, muted: boolean): Promise<void> {
+  #muteSubscriber(method: string, id: SubscriberId, channels: Iterable<string> | undefined, muted: boolean): Promise<void> {
     this.#assertOpen(method);
     const key = subscriberKey(id);
     const list = optionalList(channels);
-    return this.#change((registry) => reducers.setSubscriberMuted(registry, subscriberIdOf(key), key, list, muted), true);
+    const changed = this.#change(
+      (registry) => reducers.setSubscriberMuted(registry, subscriberIdOf(key), key, list, muted),
+      true,
+      (targets) => {
+        for (const channel of targets) this.#router.get(channel)?.setSubscriberMuted(key, muted);
+      },
+    );
+    return this.#settled(changed, true);
   }
 
   #onSourceState(state: SourceState): void {
@@ -507,19 +607,8 @@ export class Notifier {
     this.#state.next({ status, ...(attempt === undefined ? {} : { attempt }), ...(error === undefined ? {} : { error }) });
     if (error !== undefined) {
       this.#counters.connectionErrors++;
-      this.#report(error instanceof ConnectionError ? error : new ConnectionError('Connection problem', { cause: error, explain: true }));
-    }
-  }
-
-  #report(error: NotifierError): void {
-    if (this.#errors.observed) {
-      this.#errors.next(error);
-    } else if (!this.#warned.has(error.name)) {
-      // Nothing listens: say it once per kind rather than fail silently (or crash).
-      this.#warned.add(error.name);
-      process.emitWarning(
-        `${error.message} (subscribe to notifier.errors$ to handle these; all are counted in status().counters)`,
-        error.name,
+      this.#reporter.report(
+        error instanceof ConnectionError ? error : new ConnectionError('Connection problem', { cause: error, explain: true }),
       );
     }
   }
@@ -529,13 +618,36 @@ export class Notifier {
   }
 }
 
-function autorunOf(options: ChangeOptions): boolean {
-  const { autorun = true } = options;
+/** The options object of a change; `null` and non-objects are refused like any wrong argument. */
+function autorunOf(options: unknown): boolean {
+  if (options === undefined) return true;
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError(`The options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  const { autorun = true } = options as ChangeOptions;
   if (typeof autorun !== 'boolean') throw new InvalidArgumentError(`autorun must be a boolean, got ${typeof autorun}`);
   return autorun;
 }
 
-function optionalList(channels: string | Iterable<string> | undefined): string[] | undefined {
+/**
+ * Durable channels are not wired in yet: the options are part of the API so that adding them
+ * changes no signature, and `true` is refused rather than silently ignored.
+ */
+function refuseDurable(value: unknown, option: string): void {
+  if (value === undefined || value === false) return;
+  throw new InvalidArgumentError(`${option}: durable channels are not available on this notifier`);
+}
+
+/** The options object of `channel$`, checked the same way. */
+function optionsOf(options: unknown): ChannelOptions<unknown> {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError(`The options must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  return options;
+}
+
+function optionalList(channels: unknown): string[] | undefined {
   return channels === undefined ? undefined : channelList(channels);
 }
 

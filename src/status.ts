@@ -1,13 +1,21 @@
 import type { Counters } from './routing/counters.js';
 import type { ServerStatus } from './source/server-status.js';
-import type { ConnectionState } from './types.js';
+import type { SerializedError } from './state/views.js';
+import type { ConnectionStatus } from './types.js';
 
 /** What `status()` reports: a fresh, JSON-serialisable snapshot. */
 export interface NotifierStatus {
   /** Same as `isRunning()`: a connection is open and serving. */
   readonly running: boolean;
-  /** The current value of `state$`. */
-  readonly connection: ConnectionState;
+  /** The current value of `state$`, its error as plain data. */
+  readonly connection: {
+    /** See {@link ConnectionState}. */
+    readonly status: ConnectionStatus;
+    /** The attempt under way, while `connecting` or `reconnecting`. */
+    readonly attempt?: number;
+    /** Why the previous attempt or connection failed, as `name`, `message` and `code`. */
+    readonly error?: SerializedError;
+  };
   /** How many channels are registered. */
   readonly channels: number;
   /** The channels whose LISTEN the server acknowledged on the current connection. */

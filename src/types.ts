@@ -59,3 +59,18 @@ export interface ConnectionState {
   /** Why the previous attempt or connection failed, while `connecting` or `reconnecting`. */
   readonly error?: Error;
 }
+
+/**
+ * The channel names of a notifier typed with a channel map (`Notifier<{ orders: Order }>`), or
+ * `string` for an untyped one.
+ */
+export type ChannelName<Channels> = string extends keyof Channels ? string : Extract<keyof Channels, string>;
+
+/** A channel argument: one name or any iterable of them. */
+export type ChannelNames<Channels> = ChannelName<Channels> | Iterable<ChannelName<Channels>>;
+
+/** `string` for an untyped notifier (whose methods take a per-call payload type), `never` for a typed one. */
+export type UntypedChannel<Channels> = string extends keyof Channels ? string : never;
+
+/** The payload type of channel `C` in a typed notifier's channel map. */
+export type TypedChannel<Channels, C extends string> = C extends keyof Channels ? Channels[C] : never;

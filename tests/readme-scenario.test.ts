@@ -1,8 +1,12 @@
 // The scenario of the Python original's README: channels ch1, ch2, ch3 and its five pg_notify
 // examples, against a real PostgreSQL.
 
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+
 import { Notifier, type SubscriberId } from '../src/index.js';
-import { databaseUrl, useTestDatabase, waitFor } from './support/db.js';
+import { envWithout, startChild } from './support/child.js';
+import { databaseUrl, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 
 const db = useTestDatabase();
 
@@ -40,4 +44,32 @@ test('the original README scenario delivers each payload, parsed, to the right s
     [[2, 'another_id'], 'ch2', [1, 2, 3, 4, 5], sender],
   ]);
   expect(n.status().counters).toMatchObject({ received: 4, delivered: 6, callbackErrors: 0, parseErrors: 0 });
+});
+
+// Issue 10, item 12: the README's Quick start, run as written (extracted from README.md), in a
+// database of its own (NOTIFY is per database), so its channel names meet no other test's.
+test('the Quick start, run verbatim, prints its big order and exits cleanly on SIGINT', async () => {
+  const root = join(__dirname, '..');
+  const readme = readFileSync(join(root, 'README.md'), 'utf8');
+  const start = readme.indexOf('## Quick start');
+  const code = /```ts\n([\s\S]*?)^```$/m.exec(readme.slice(start))?.[1];
+  if (code === undefined) throw new Error('no Quick start block in README.md');
+  const database = uniqueChannel('readme').replace(/[^a-z0-9_]/g, '_');
+  await db.client.query(`CREATE DATABASE ${database}`);
+  const dir = join(root, 'scratch');
+  mkdirSync(dir, { recursive: true });
+  const file = join(dir, `${database}.ts`);
+  writeFileSync(file, `${code}\nexport {};\n`);
+  const url = new URL(databaseUrl());
+  url.pathname = `/${database}`;
+  try {
+    const child = startChild(`scratch/${database}.ts`, [], envWithout({ DATABASE_URL: url.toString() }));
+    await child.waitForOutput('stdout', /1 big orders this second/, 20_000);
+    child.kill('SIGINT');
+    expect(await child.exited).toBe(0);
+    expect(child.stdout()).not.toMatch(/0 big orders/);
+  } finally {
+    rmSync(file, { force: true });
+    await db.client.query(`DROP DATABASE IF EXISTS ${database} WITH (FORCE)`);
+  }
 });

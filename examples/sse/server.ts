@@ -117,8 +117,9 @@ export function createSseServer(notifier: Notifier, options: SseServerOptions): 
       for (const subscription of subscriptions) subscription.unsubscribe();
     });
 
-    // Resolves once the server LISTENs every channel asked for: from then on nothing is missed.
-    void notifier.addChannels(wanted).then(() => {
+    // Resolves once the server LISTENs every channel asked for (the observers above asked for
+    // them): from then on nothing is missed.
+    void notifier.synced().then(() => {
       if (!response.destroyed) send('ready', { channels: wanted });
     });
   }

@@ -97,9 +97,14 @@ export function listen(command: ListenCommand, io: CliIo): Promise<number> {
       }),
     );
 
-    void notifier.start().then(() => {
-      if (!ended) io.stderr.write(`pgnotifier: listening on ${names} (${target})\n`);
-    });
+    // start() rejects (NotifierClosedError) when we close before the first connect succeeded:
+    // the reason has been printed already.
+    notifier.start().then(
+      () => {
+        if (!ended) io.stderr.write(`pgnotifier: listening on ${names} (${target})\n`);
+      },
+      () => undefined,
+    );
   });
 }
 

@@ -7,8 +7,11 @@ import { NotifierError } from './notifier-error.js';
  * Never fatal: the notifier reconnects with backoff and LISTENs again.
  */
 export class ConnectionError extends NotifierError {
-  /** `'ConnectionError'`: survives serialisation and module copies, where `instanceof` does not. */
-  override readonly name: string = 'ConnectionError';
+  /**
+   * `'ConnectionError'`, or the name of the subclass that says more (a standby, a transaction
+   * pooler): survives serialisation and module copies, where `instanceof` does not.
+   */
+  override readonly name: 'ConnectionError' | 'StandbyError' | 'TransactionPoolerError' = 'ConnectionError';
 
   /**
    * The server's SQLSTATE when the server said why (e.g. `'57P01'`: terminated by an

@@ -7,5 +7,5 @@ import { NotifierError } from './notifier-error.js';
  */
 export class InvalidArgumentError extends NotifierError {
   /** `'InvalidArgumentError'`: survives serialisation and module copies, where `instanceof` does not. */
-  override readonly name: string = 'InvalidArgumentError';
+  override readonly name = 'InvalidArgumentError' as const;
 }

@@ -7,7 +7,7 @@ import { NotifierError } from './notifier-error.js';
  */
 export class InvalidChannelError extends NotifierError {
   /** `'InvalidChannelError'`: survives serialisation and module copies, where `instanceof` does not. */
-  override readonly name: string = 'InvalidChannelError';
+  override readonly name = 'InvalidChannelError' as const;
 
   constructor(
     /** The rejected value, as given. */
@@ -19,5 +19,10 @@ export class InvalidChannelError extends NotifierError {
 }
 
 function describe(value: unknown): string {
-  return typeof value === 'string' ? JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value) : String(value);
+  if (typeof value === 'string') return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+  // String() throws on objects without a prototype (Object.create(null)): name the type instead.
+  if (value === null) return 'null';
+  if (typeof value === 'object') return value instanceof String ? 'a String object' : 'an object';
+  if (typeof value === 'number' || typeof value === 'boolean' || typeof value === 'bigint') return `${typeof value} ${String(value)}`;
+  return typeof value === 'undefined' ? 'undefined' : `a ${typeof value}`;
 }

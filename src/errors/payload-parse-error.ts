@@ -7,7 +7,7 @@ import { NotifierError } from './notifier-error.js';
  */
 export class PayloadParseError extends NotifierError {
   /** `'PayloadParseError'`: survives serialisation and module copies, where `instanceof` does not. */
-  override readonly name: string = 'PayloadParseError';
+  override readonly name = 'PayloadParseError' as const;
 
   constructor(
     /** The channel the notification arrived on. */

@@ -6,7 +6,7 @@ import { NotifierError } from './notifier-error.js';
  */
 export class PayloadTooLargeError extends NotifierError {
   /** `'PayloadTooLargeError'`: survives serialisation and module copies, where `instanceof` does not. */
-  override readonly name: string = 'PayloadTooLargeError';
+  override readonly name = 'PayloadTooLargeError' as const;
 
   constructor(
     /** The channel the payload was meant for. */

@@ -8,7 +8,7 @@ import { NotifierError } from './notifier-error.js';
  */
 export class SubscriberError extends NotifierError {
   /** `'SubscriberError'`: survives serialisation and module copies, where `instanceof` does not. */
-  override readonly name: string = 'SubscriberError';
+  override readonly name = 'SubscriberError' as const;
 
   constructor(
     /** The id of the subscriber whose callback failed. */

@@ -7,7 +7,7 @@ import { NotifierError } from './notifier-error.js';
  */
 export class UnknownChannelError extends NotifierError {
   /** `'UnknownChannelError'`: survives serialisation and module copies, where `instanceof` does not. */
-  override readonly name: string = 'UnknownChannelError';
+  override readonly name = 'UnknownChannelError' as const;
 
   constructor(
     /** The channel that is not registered. */

@@ -7,7 +7,7 @@ import { NotifierError } from './notifier-error.js';
  */
 export class UnknownSubscriberError extends NotifierError {
   /** `'UnknownSubscriberError'`: survives serialisation and module copies, where `instanceof` does not. */
-  override readonly name: string = 'UnknownSubscriberError';
+  override readonly name = 'UnknownSubscriberError' as const;
 
   constructor(
     /** The subscriber id that was not found. */

@@ -1,52 +1,77 @@
+import { Subject, type Observable } from 'rxjs';
+
 import type { RawNotification } from '../source/notification-source.js';
-import type { Registry } from '../state/registry.js';
-import { ChannelHub, type HubContext } from './channel-hub.js';
+import { Channel, type ChannelContext } from './channel.js';
+
+/** A routed channel: the Subject the router pushes into, and the channel that reads it. */
+interface Route {
+  readonly input: Subject<RawNotification>;
+  readonly channel: Channel;
+}
 
 /**
- * Where a notification is routed: one map lookup to its channel's hub, whatever the number of
- * channels (a `filter` per channel would test every channel for every notification).
+ * Where a notification is routed: one map lookup from its channel name to that channel's input,
+ * whatever the number of channels (a `filter` per channel would test every channel for every
+ * notification).
  */
 export class Router {
-  readonly #hubs = new Map<string, ChannelHub>();
-  readonly #context: HubContext;
+  readonly #routes = new Map<string, Route>();
+  readonly #created = new Subject<Channel>();
+  readonly #context: ChannelContext;
 
-  constructor(context: HubContext) {
+  /** Every channel as it is created; the reconciler merges their `wanted$`. */
+  readonly channels$: Observable<Channel> = this.#created.asObservable();
+
+  constructor(context: ChannelContext) {
     this.#context = context;
   }
 
-  /** The hub of a registered channel. */
-  hub(channel: string): ChannelHub | undefined {
-    return this.#hubs.get(channel);
-  }
-
-  /** Routes one notification to its channel. */
-  route = (notification: RawNotification): void => {
+  /** Routes one notification to its channel. An arrow-function property: passed as an observer. */
+  readonly route = (notification: RawNotification): void => {
     this.#context.counters.received++;
-    const hub = this.#hubs.get(notification.channel);
-    if (hub === undefined) this.#context.counters.unrouted++;
-    else hub.push(notification);
+    const route = this.#routes.get(notification.channel);
+    if (route === undefined) this.#context.counters.unrouted++;
+    else route.input.next(notification);
   };
 
-  /** Creates, updates or completes the hubs of `channels` to match the registry. */
-  sync(registry: Registry, channels: readonly string[]): void {
-    for (const channel of channels) {
-      const entry = registry.channels.get(channel);
-      const hub = this.#hubs.get(channel);
-      if (entry === undefined) {
-        this.#hubs.delete(channel);
-        hub?.complete();
-      } else if (hub === undefined) {
-        this.#hubs.set(channel, new ChannelHub(channel, entry, this.#context));
-      } else {
-        hub.update(entry);
-      }
+  /** The channel named `name`, if registered. */
+  get(name: string): Channel | undefined {
+    return this.#routes.get(name)?.channel;
+  }
+
+  /** The channel named `name`, created when missing. */
+  ensure(name: string): Channel {
+    const existing = this.#routes.get(name);
+    if (existing !== undefined) return existing.channel;
+    const input = new Subject<RawNotification>();
+    const channel = new Channel(name, input, this.#context);
+    this.#routes.set(name, { input, channel });
+    this.#created.next(channel);
+    return channel;
+  }
+
+  /**
+   * Removes channels: all of them leave the map first, then each completes. An observer that,
+   * on completion, registers one of them again gets a new channel, which the later completions
+   * leave alone.
+   */
+  remove(names: readonly string[]): void {
+    const removed: Route[] = [];
+    for (const name of names) {
+      const route = this.#routes.get(name);
+      if (route === undefined) continue;
+      this.#routes.delete(name);
+      removed.push(route);
+    }
+    for (const { input, channel } of removed) {
+      channel.complete();
+      input.complete();
     }
   }
 
-  /** Completes every hub. */
+  /** Removes every channel; `channels$` completes. */
   close(): void {
-    const hubs = [...this.#hubs.values()];
-    this.#hubs.clear();
-    for (const hub of hubs) hub.complete();
+    this.remove([...this.#routes.keys()]);
+    this.#created.complete();
   }
 }

@@ -2,7 +2,6 @@ import { BehaviorSubject, defer, EMPTY, from, Subject, throwError, type Observab
 import { ignoreElements, tap } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
-import { HotStream } from '../shared/hot-stream.js';
 import type { NotificationSource, RawNotification, SourceState } from './notification-source.js';
 
 /** Options of {@link MemorySource}. */
@@ -32,14 +31,14 @@ export interface MemorySourceOptions {
  * ```
  */
 export class MemorySource implements NotificationSource {
-  readonly #notifications = new HotStream<RawNotification>();
+  readonly #notifications = new Subject<RawNotification>();
   readonly #state = new BehaviorSubject<SourceState>({ status: 'idle' });
   readonly #commands = new Subject<string>();
   readonly #listening = new Set<string>();
   readonly #latency: (() => ObservableInput<unknown>) | undefined;
   #sessions = 0;
 
-  readonly notifications$: Observable<RawNotification> = this.#notifications.observable;
+  readonly notifications$: Observable<RawNotification> = this.#notifications.asObservable();
   readonly state$: Observable<SourceState> = this.#state.asObservable();
   /** Every acknowledged `LISTEN <channel>` and `UNLISTEN <channel>`, as it happens. */
   readonly commands$: Observable<string> = this.#commands.asObservable();

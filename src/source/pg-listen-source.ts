@@ -8,7 +8,6 @@ import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import type { NotifierError } from '../errors/notifier-error.js';
 import { QueueUsageWarning } from '../errors/queue-usage-warning.js';
 import { pgNotifyQuery } from '../payload/serialize.js';
-import { HotStream } from '../shared/hot-stream.js';
 import { backoffDelay, defaultReconnectOptions, type ReconnectOptions, type ResolvedReconnectOptions } from './backoff.js';
 import type { NotificationSource, RawNotification, SourceState } from './notification-source.js';
 import { pgListenSession, type PgSession } from './pg-listen-session.js';
@@ -75,7 +74,7 @@ export class PgListenSource implements NotificationSource {
   readonly #errors = new Subject<NotifierError>();
   #queueUsage: number | undefined;
   #queueWarned = false;
-  readonly #notifications = new HotStream<RawNotification>();
+  readonly #notifications = new Subject<RawNotification>();
   readonly #state = new BehaviorSubject<SourceState>({ status: 'idle' });
   readonly #closing = new Set<Promise<void>>();
   #run: Subscription | undefined;
@@ -84,7 +83,7 @@ export class PgListenSource implements NotificationSource {
   #sender: Sender | undefined;
   #disposed = false;
 
-  readonly notifications$: Observable<RawNotification> = this.#notifications.observable;
+  readonly notifications$: Observable<RawNotification> = this.#notifications.asObservable();
   readonly state$: Observable<SourceState> = this.#state.asObservable();
   /** `QueueUsageWarning`s; connection problems go to `state$`. */
   readonly errors$: Observable<NotifierError> = this.#errors.asObservable();

@@ -7,7 +7,7 @@ import { OrderedSet } from 'immutable';
 
 import { UnknownChannelError } from '../errors/unknown-channel-error.js';
 import { UnknownSubscriberError } from '../errors/unknown-subscriber-error.js';
-import type { SubscriberCallback, SubscriberId } from '../types.js';
+import type { SubscriberId } from '../types.js';
 import { entryOf, newChannel, type Registry } from './registry.js';
 
 /** The result of a reducer: the next registry and the channels whose entry changed. */
@@ -30,30 +30,29 @@ export function addChannels(registry: Registry, channels: readonly string[]): Ch
 export function removeChannels(registry: Registry, channels: readonly string[]): Change {
   const removed = channels.filter((channel) => registry.channels.has(channel));
   if (removed.length === 0) return { registry, changed: removed };
-  let subscriptions = registry.subscriptions;
+  let subscriptions = registry.channelsBySubscriber;
   for (const channel of removed) {
     for (const key of entryOf(registry.channels, channel).subscribers.keys()) {
       subscriptions = dropPair(subscriptions, key, channel);
     }
   }
-  return { registry: { channels: registry.channels.deleteAll(removed), subscriptions }, changed: removed };
+  return { registry: { channels: registry.channels.deleteAll(removed), channelsBySubscriber: subscriptions }, changed: removed };
 }
 
 /**
- * Subscribes `callback` to `channel` under `key`, registering the channel when needed. The same
- * (id, channel) again replaces its callback and keeps its mute flag; other channels of the id
- * keep theirs.
+ * Subscribes `key` to `channel`, registering the channel when needed. The same (id, channel)
+ * again keeps its mute flag; other channels of the id keep theirs.
  */
-export function subscribe(registry: Registry, id: SubscriberId, key: string, channel: string, callback: SubscriberCallback): Change {
+export function subscribe(registry: Registry, id: SubscriberId, key: string, channel: string): Change {
   const entry = registry.channels.get(channel) ?? newChannel;
   const muted = entry.subscribers.get(key)?.muted ?? false;
   return {
     registry: {
       channels: registry.channels.set(channel, {
         ...entry,
-        subscribers: entry.subscribers.set(key, { id, key, muted, callback }),
+        subscribers: entry.subscribers.set(key, { id, key, muted }),
       }),
-      subscriptions: registry.subscriptions.update(key, OrderedSet<string>(), (set) => set.add(channel)),
+      channelsBySubscriber: registry.channelsBySubscriber.update(key, OrderedSet<string>(), (set) => set.add(channel)),
     },
     changed: [channel],
   };
@@ -67,13 +66,13 @@ export function subscribe(registry: Registry, id: SubscriberId, key: string, cha
  */
 export function unsubscribe(registry: Registry, id: SubscriberId, key: string, channels: readonly string[] | undefined): Change {
   const targets = pairsOf(registry, id, key, channels);
-  let { channels: entries, subscriptions } = registry;
+  let { channels: entries, channelsBySubscriber: subscriptions } = registry;
   for (const channel of targets) {
     const entry = entryOf(entries, channel);
     entries = entries.set(channel, { ...entry, subscribers: entry.subscribers.delete(key) });
     subscriptions = dropPair(subscriptions, key, channel);
   }
-  return { registry: { channels: entries, subscriptions }, changed: targets };
+  return { registry: { channels: entries, channelsBySubscriber: subscriptions }, changed: targets };
 }
 
 /**
@@ -132,7 +131,7 @@ export function countObserver(registry: Registry, channel: string, delta: 1 | -1
 
 /** The channels of `key` the method applies to, all checked before anything changes. */
 function pairsOf(registry: Registry, id: SubscriberId, key: string, channels: readonly string[] | undefined): string[] {
-  const own = registry.subscriptions.get(key);
+  const own = registry.channelsBySubscriber.get(key);
   if (channels === undefined) {
     if (own === undefined) throw new UnknownSubscriberError(id);
     return [...own];
@@ -144,7 +143,7 @@ function pairsOf(registry: Registry, id: SubscriberId, key: string, channels: re
   return [...channels];
 }
 
-function dropPair(subscriptions: Registry['subscriptions'], key: string, channel: string): Registry['subscriptions'] {
+function dropPair(subscriptions: Registry['channelsBySubscriber'], key: string, channel: string): Registry['channelsBySubscriber'] {
   const rest = subscriptions.get(key)?.delete(channel);
   return rest === undefined || rest.size === 0 ? subscriptions.delete(key) : subscriptions.set(key, rest);
 }

@@ -3,21 +3,15 @@ import { BehaviorSubject, type Observable } from 'rxjs';
 import type { Change } from './reducers.js';
 import { emptyRegistry, type Registry } from './registry.js';
 
-/** One committed change: the new registry, what it touched, and whether to apply it now. */
-export interface Commit extends Change {
-  /** False for `autorun: false` changes: the server catches up at the next start. */
-  readonly autorun: boolean;
-}
-
 /**
  * Holds the current {@link Registry} in a BehaviorSubject. Reducers run against the current value
  * and only a successful result is committed, so a reducer that throws leaves the state as it was.
  */
 export class RegistryStore {
-  readonly #commits = new BehaviorSubject<Commit>({ registry: emptyRegistry, changed: [], autorun: true });
+  readonly #commits = new BehaviorSubject<Change>({ registry: emptyRegistry, changed: [] });
 
   /** Every commit, the current one first. */
-  readonly commits$: Observable<Commit> = this.#commits.asObservable();
+  readonly commits$: Observable<Change> = this.#commits.asObservable();
 
   /** The current registry. */
   get registry(): Registry {
@@ -25,10 +19,16 @@ export class RegistryStore {
   }
 
   /** Runs `reducer` on the current registry and commits the result when it changed anything. */
-  apply(reducer: (registry: Registry) => Change, autorun = true): Change {
+  apply(reducer: (registry: Registry) => Change): Change {
     const change = reducer(this.registry);
-    if (change.changed.length > 0) this.#commits.next({ ...change, autorun });
+    if (change.changed.length > 0) this.#commits.next(change);
     return change;
+  }
+
+  /** Empties the registry (at `close()`: the views then show nothing registered). */
+  clear(): void {
+    const { registry } = this;
+    this.#commits.next({ registry: emptyRegistry, changed: [...registry.channels.keys()] });
   }
 
   /** Completes `commits$`. */

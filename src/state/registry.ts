@@ -2,9 +2,12 @@ import { OrderedMap, type OrderedSet } from 'immutable';
 
 import { UnknownChannelError } from '../errors/unknown-channel-error.js';
 
-import type { SubscriberCallback, SubscriberId } from '../types.js';
+import type { SubscriberId } from '../types.js';
 
-/** One (subscriber, channel) pair. */
+/**
+ * One (subscriber, channel) pair, as the views show it. Its callback lives with its Subscription
+ * in the channel (`Channel.subscribe`), the delivery side.
+ */
 export interface SubscriptionEntry {
   /** The id as given (a private copy). */
   readonly id: SubscriberId;
@@ -12,8 +15,6 @@ export interface SubscriptionEntry {
   readonly key: string;
   /** The subscriber's own mute flag on this channel (kept while the channel is muted). */
   readonly muted: boolean;
-  /** The callback of this pair only: another channel of the same id keeps its own. */
-  readonly callback: SubscriberCallback;
 }
 
 /** One registered channel. */
@@ -27,18 +28,20 @@ export interface ChannelEntry {
 }
 
 /**
- * The whole registry: a persistent immutable value. Every change makes a new one in O(log n),
+ * The whole registry: the source of truth for the views (`channels()`, `subscribers()`, `status()`,
+ * the Python API's persistent state). Delivery and LISTEN are the channels' RxJS graph
+ * (`src/routing/`), changed alongside it by the notifier. A persistent immutable value. Every change makes a new one in O(log n),
  * sharing the rest, so a view or a commit is never a copy of everything.
  */
 export interface Registry {
   /** Registered channels, in registration order. */
   readonly channels: OrderedMap<string, ChannelEntry>;
   /** For each subscriber id key, the channels it is subscribed to. */
-  readonly subscriptions: OrderedMap<string, OrderedSet<string>>;
+  readonly channelsBySubscriber: OrderedMap<string, OrderedSet<string>>;
 }
 
 /** The registry with nothing in it. */
-export const emptyRegistry: Registry = { channels: OrderedMap(), subscriptions: OrderedMap() };
+export const emptyRegistry: Registry = { channels: OrderedMap(), channelsBySubscriber: OrderedMap() };
 
 /** A channel with no consumer, not muted. */
 export const newChannel: ChannelEntry = { muted: false, observers: 0, subscribers: OrderedMap() };
@@ -52,13 +55,4 @@ export function entryOf(channels: Registry['channels'], channel: string): Channe
   const entry = channels.get(channel);
   if (entry === undefined) throw new UnknownChannelError(channel);
   return entry;
-}
-
-/**
- * The rule that decides LISTEN: a channel is LISTENed exactly when it is registered, not muted,
- * and has at least one non-muted consumer (a callback subscriber or a `channel$` observer).
- */
-export function wantsListen(entry: ChannelEntry | undefined): boolean {
-  if (entry === undefined || entry.muted) return false;
-  return entry.observers > 0 || entry.subscribers.some((subscription) => !subscription.muted);
 }

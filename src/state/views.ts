@@ -3,7 +3,9 @@
  * shares nothing with the registry.
  */
 import { UnknownChannelError } from '../errors/unknown-channel-error.js';
-import type { SubscriberId } from '../types.js';
+import type { Counters } from '../routing/counters.js';
+import type { NotifierStatus } from '../status.js';
+import type { ConnectionState, SubscriberId } from '../types.js';
 import { entryOf, type ChannelEntry, type Registry } from './registry.js';
 import { subscriberIdOf } from './subscriber-id.js';
 
@@ -58,7 +60,7 @@ export function channelsView(registry: Registry, active: ReadonlySet<string>): R
 
 /** Every subscriber id with its channels. */
 export function subscribersView(registry: Registry, active: ReadonlySet<string>): SubscriberView[] {
-  return [...registry.subscriptions].map(([key, channels]) => {
+  return [...registry.channelsBySubscriber].map(([key, channels]) => {
     const view: SubscriberView['channels'] = {};
     for (const channel of channels) {
       const entry = entryOf(registry.channels, channel);
@@ -99,4 +101,53 @@ function entriesOf(registry: Registry, channels: readonly string[] | undefined):
     if (entry === undefined) throw new UnknownChannelError(channel);
     return [channel, entry];
   });
+}
+
+/**
+ * The `status()` snapshot. The connection error is serialised by hand (`name`, `message`, `code`
+ * where it has one): `JSON.stringify` of an Error keeps only its own enumerable properties.
+ */
+export function statusView(
+  registry: Registry,
+  active: ReadonlySet<string>,
+  connection: ConnectionState,
+  counters: Counters,
+  running: boolean,
+): NotifierStatus {
+  let subscriptions = 0;
+  let observers = 0;
+  for (const entry of registry.channels.values()) {
+    subscriptions += entry.subscribers.size;
+    observers += entry.observers;
+  }
+  const { error, ...rest } = connection;
+  return {
+    running,
+    connection: error === undefined ? rest : { ...rest, error: serializeError(error) },
+    channels: registry.channels.size,
+    activeChannels: [...active],
+    mutedChannels: channelsByMute(registry, undefined, true),
+    subscribers: registry.channelsBySubscriber.size,
+    subscriptions,
+    observers,
+    counters: { ...counters },
+  };
+}
+
+/** An error as plain data: `name`, `message`, and `code` when it has one (e.g. a SQLSTATE). */
+export function serializeError(error: Error): SerializedError {
+  const code = (error as { code?: unknown }).code;
+  return typeof code === 'string' || typeof code === 'number'
+    ? { name: error.name, message: error.message, code: String(code) }
+    : { name: error.name, message: error.message };
+}
+
+/** An error in `status()`: what `JSON.stringify` keeps of it. */
+export interface SerializedError {
+  /** The error's class name, e.g. `ConnectionError`. */
+  readonly name: string;
+  /** What happened. */
+  readonly message: string;
+  /** A code where the error has one (a SQLSTATE, or a Node code such as `ECONNREFUSED`). */
+  readonly code?: string;
 }

@@ -1,32 +1,45 @@
-import { defer, from, Subject, type Observable, type Subscription } from 'rxjs';
-import { mergeAll, tap } from 'rxjs';
+import { defer, endWith, filter, from, map, mergeAll, mergeMap, Subject, tap, type Observable, type Subscription } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
+import { NotifierClosedError } from '../errors/notifier-closed-error.js';
 import type { NotificationSource, SourceState } from '../source/notification-source.js';
-import type { Commit } from '../state/registry-store.js';
-import { wantsListen, type Registry } from '../state/registry.js';
+
+/** What the reconciler needs of a channel: its name and whether it should be LISTENed. */
+export interface ChannelDemand {
+  /** The channel name. */
+  readonly name: string;
+  /** Whether it should be LISTENed now; completes when the channel is removed. */
+  readonly wanted$: Observable<boolean>;
+}
 
 interface Waiter {
-  readonly version: number;
+  /** The channels the waiter waits for; `undefined` for all of them. */
+  readonly channels: readonly string[] | undefined;
   readonly resolve: () => void;
+  /** Set for `start()`: closing the notifier rejects it rather than resolve it. */
+  readonly reject?: ((error: Error) => void) | undefined;
 }
 
 /**
- * The only place that talks to the server about channels. It keeps the set of channels whose
- * LISTEN the server acknowledged on the current session, and brings it in line with the
- * registry by LISTEN and UNLISTEN on the live connection, never by reconnecting, so other
- * channels' traffic is never interrupted.
+ * The only place that talks to the server about channels. Every channel's `wanted$` (mute state
+ * and consumer count, see `Channel`) is merged into one stream here; the set of wanted channels is
+ * brought in line with the set the server acknowledged on the current session by LISTEN and
+ * UNLISTEN on the live connection, never by reconnecting.
  *
- * Changes mark their channels dirty; one batch at a time carries out what the dirty channels
- * need, all its commands sent together. A new session starts from nothing: every channel that
- * wants LISTEN is dirty again. Each change gets a version; the promise a change returns resolves
- * once a batch that started after it has finished on a live session.
+ * A change of `wanted$` marks its channel dirty; one batch at a time carries out what the dirty
+ * channels need, all its commands sent together. A new session starts from nothing: every wanted
+ * channel is dirty again. Changes made with `autorun: false` wait (deferred) for the next `start()`
+ * or session.
  */
 export class ListenReconciler {
   readonly #source: NotificationSource;
-  readonly #registry: () => Registry;
+  readonly #wanted = new Set<string>();
   readonly #acknowledged = new Set<string>();
   readonly #dirty = new Set<string>();
+  readonly #deferred = new Set<string>();
+  readonly #inFlight = new Set<string>();
+  /** The current channel of each name: a removed channel's late completion must not count. */
+  readonly #current = new Map<string, ChannelDemand>();
   readonly #resync = new Subject<void>();
   readonly #subscriptions: Subscription[] = [];
   #waiters: Waiter[] = [];
@@ -35,20 +48,41 @@ export class ListenReconciler {
   #connectedBefore = false;
   #resyncDue = false;
   #batch: Subscription | undefined;
-  #version = 0;
   #pumping = false;
   #pumpAgain = false;
 
-  /** Emits once every channel is LISTENed again after a lost connection was replaced. */
+  /**
+   * False while an `autorun: false` change is applied: what it changes waits for the next
+   * `start()` or session.
+   */
+  autorun = true;
+
+  /** Emits once every channel is LISTENed again on a new session after an earlier one. */
   readonly resync$: Observable<void> = this.#resync.asObservable();
 
-  constructor(source: NotificationSource, commits$: Observable<Commit>, registry: () => Registry) {
+  /**
+   * @param source - where LISTEN and UNLISTEN are sent.
+   * @param channels$ - every channel as it is created.
+   */
+  constructor(source: NotificationSource, channels$: Observable<ChannelDemand>) {
     this.#source = source;
-    this.#registry = registry;
     this.#subscriptions.push(
-      commits$.subscribe((commit) => {
-        this.#onCommit(commit);
-      }),
+      channels$
+        .pipe(
+          tap((channel) => this.#current.set(channel.name, channel)),
+          // Each channel's mute + consumer state, merged; a removed channel is wanted no more.
+          mergeMap((channel) =>
+            channel.wanted$.pipe(
+              map((wanted) => ({ channel, wanted, removed: false })),
+              endWith({ channel, wanted: false, removed: true }),
+            ),
+          ),
+          filter(({ channel }) => this.#current.get(channel.name) === channel),
+        )
+        .subscribe(({ channel, wanted, removed }) => {
+          if (removed) this.#current.delete(channel.name);
+          this.#setWanted(channel.name, wanted);
+        }),
       source.state$.subscribe((state) => {
         this.#onState(state);
       }),
@@ -61,29 +95,52 @@ export class ListenReconciler {
   }
 
   /**
-   * Resolves once the server reflects every change made so far: at once when the source is not
-   * started (the next start applies everything) or nothing is pending.
+   * Resolves once the server reflects what is wanted of `channels` (of every channel when none are
+   * given): at once when the source is not running (the next start applies everything). Changes
+   * made with `autorun: false` are not waited for.
    */
-  synced(): Promise<void> {
-    if (!this.#running || (this.#session !== undefined && this.#batch === undefined && this.#dirty.size === 0)) {
-      return Promise.resolve();
-    }
-    return new Promise((resolve) => this.#waiters.push({ version: this.#version, resolve }));
+  settled(channels?: readonly string[], options: { rejectOnClose?: boolean } = {}): Promise<void> {
+    if (this.#isSettled(channels)) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.#waiters.push({ channels, resolve, reject: options.rejectOnClose === true ? reject : undefined });
+    });
   }
 
-  /** Stops listening to the registry and the source, and releases every waiter. */
+  /** Applies what `autorun: false` changes left for later (the `start()` of a running notifier). */
+  applyDeferred(): void {
+    for (const channel of this.#deferred) this.#dirty.add(channel);
+    this.#deferred.clear();
+    this.#pump();
+  }
+
+  /** Stops listening to the channels and the source; waiters resolve, `start()` rejects. */
   close(): void {
     for (const subscription of this.#subscriptions) subscription.unsubscribe();
     this.#dropSession();
-    this.#releaseWaiters(Infinity);
+    const waiters = this.#waiters;
+    this.#waiters = [];
+    for (const waiter of waiters) {
+      if (waiter.reject === undefined) waiter.resolve();
+      else waiter.reject(new NotifierClosedError('start'));
+    }
     this.#resync.complete();
   }
 
-  #onCommit(commit: Commit): void {
-    // autorun: false leaves the server as it is; the next session LISTENs from the registry.
-    if (!commit.autorun) return;
-    for (const channel of commit.changed) this.#dirty.add(channel);
-    this.#version++;
+  #setWanted(channel: string, wanted: boolean): void {
+    if (wanted) this.#wanted.add(channel);
+    else this.#wanted.delete(channel);
+    // Nothing to send when the server already agrees and nothing is on its way.
+    if (wanted === this.#acknowledged.has(channel) && !this.#inFlight.has(channel)) {
+      this.#deferred.delete(channel);
+      this.#checkWaiters();
+      return;
+    }
+    if (this.autorun) {
+      this.#dirty.add(channel);
+      this.#deferred.delete(channel);
+    } else if (!this.#dirty.has(channel)) {
+      this.#deferred.add(channel);
+    }
     this.#pump();
   }
 
@@ -93,20 +150,21 @@ export class ListenReconciler {
     if (status === 'connected' && state.session !== this.#session) {
       this.#dropSession();
       this.#session = state.session;
-      for (const [channel, entry] of this.#registry().channels) if (wantsListen(entry)) this.#dirty.add(channel);
+      this.#deferred.clear();
+      for (const channel of this.#wanted) this.#dirty.add(channel);
+      // After a lost connection, or a stop() and start(): what was sent meanwhile is missed.
       this.#resyncDue = this.#connectedBefore;
       this.#connectedBefore = true;
-      this.#version++;
       this.#pump();
       return;
     }
     if (status === 'connected') return;
     this.#dropSession();
     if (!this.#running) {
-      // Stopped: what is pending waits for the next start, and so do the channels.
-      this.#connectedBefore = false;
+      // Stopped: the next session LISTENs everything wanted again.
       this.#dirty.clear();
-      this.#releaseWaiters(Infinity);
+      this.#deferred.clear();
+      this.#checkWaiters();
     }
   }
 
@@ -114,6 +172,7 @@ export class ListenReconciler {
   #dropSession(): void {
     this.#session = undefined;
     this.#acknowledged.clear();
+    this.#inFlight.clear();
     this.#batch?.unsubscribe();
     this.#batch = undefined;
   }
@@ -142,26 +201,18 @@ export class ListenReconciler {
 
   #startBatch(): void {
     const session = this.#session;
-    const registry = this.#registry();
     const commands: Observable<unknown>[] = [];
     for (const channel of this.#dirty) {
-      const wanted = wantsListen(registry.channels.get(channel));
+      const wanted = this.#wanted.has(channel);
       const has = this.#acknowledged.has(channel);
-      if (wanted && !has) {
-        commands.push(
-          this.#command(
-            () => this.#source.listen(channel),
-            () => this.#acknowledged.add(channel),
-          ),
-        );
-      } else if (!wanted && has) {
-        commands.push(
-          this.#command(
-            () => this.#source.unlisten(channel),
-            () => this.#acknowledged.delete(channel),
-          ),
-        );
-      }
+      if (wanted === has) continue;
+      this.#inFlight.add(channel);
+      commands.push(
+        this.#command(channel, wanted ? () => this.#source.listen(channel) : () => this.#source.unlisten(channel), () => {
+          if (wanted) this.#acknowledged.add(channel);
+          else this.#acknowledged.delete(channel);
+        }),
+      );
     }
     this.#dirty.clear();
     const finished = (): void => {
@@ -201,12 +252,15 @@ export class ListenReconciler {
     if (!done) this.#batch = batch;
   }
 
-  #command(send: () => ReturnType<NotificationSource['listen']>, acknowledge: () => void): Observable<unknown> {
+  #command(channel: string, send: () => ReturnType<NotificationSource['listen']>, acknowledge: () => void): Observable<unknown> {
     const session = this.#session;
     return defer(send).pipe(
       tap({
         complete: () => {
-          if (this.#session === session) acknowledge();
+          if (this.#session !== session) return;
+          this.#inFlight.delete(channel);
+          acknowledge();
+          this.#checkWaiters();
         },
       }),
     );
@@ -214,17 +268,31 @@ export class ListenReconciler {
 
   // Nothing dirty and no batch in flight: every change so far is in place on this session.
   #settle(): void {
-    this.#releaseWaiters(this.#version);
+    this.#checkWaiters();
     if (this.#resyncDue) {
       this.#resyncDue = false;
       this.#resync.next();
     }
   }
 
-  #releaseWaiters(version: number): void {
+  #isSettled(channels: readonly string[] | undefined): boolean {
+    if (!this.#running) return true;
+    if (this.#session === undefined) return false;
+    if (channels === undefined) return this.#batch === undefined && this.#dirty.size === 0;
+    return channels.every(
+      (channel) =>
+        this.#deferred.has(channel) ||
+        (!this.#dirty.has(channel) && !this.#inFlight.has(channel) && this.#wanted.has(channel) === this.#acknowledged.has(channel)),
+    );
+  }
+
+  #checkWaiters(): void {
     if (this.#waiters.length === 0) return;
-    const due = this.#waiters.filter((waiter) => waiter.version <= version);
-    this.#waiters = this.#waiters.filter((waiter) => waiter.version > version);
+    const due: Waiter[] = [];
+    const rest: Waiter[] = [];
+    for (const waiter of this.#waiters) (this.#isSettled(waiter.channels) ? due : rest).push(waiter);
+    if (due.length === 0) return;
+    this.#waiters = rest;
     for (const waiter of due) waiter.resolve();
   }
 }
