@@ -131,7 +131,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     this.#source = isSource(config) ? config : new PgListenSource(config, options);
     this.#router = new Router({ parse: this.#parse, report: this.#reporter.report, counters: this.#counters });
     // Every channel's mute + consumer state reaches LISTEN/UNLISTEN through here.
-    this.#reconciler = new ListenReconciler(this.#source, this.#router.channels$);
+    this.#reconciler = new ListenReconciler(this.#source, this.#router.channels$, this.#reporter.report);
     this.resync$ = this.#reconciler.resync$;
     this.#wiring.add(
       this.#source.state$.subscribe((state) => {

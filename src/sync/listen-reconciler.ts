@@ -1,6 +1,22 @@
-import { defer, endWith, filter, from, map, mergeAll, mergeMap, Subject, tap, type Observable, type Subscription } from 'rxjs';
+import {
+  catchError,
+  defer,
+  EMPTY,
+  endWith,
+  filter,
+  from,
+  map,
+  mergeAll,
+  mergeMap,
+  Subject,
+  tap,
+  throwError,
+  type Observable,
+  type Subscription,
+} from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
+import type { NotifierError } from '../errors/notifier-error.js';
 import { NotifierClosedError } from '../errors/notifier-closed-error.js';
 import type { NotificationSource, SourceState } from '../source/notification-source.js';
 
@@ -38,6 +54,9 @@ export class ListenReconciler {
   readonly #dirty = new Set<string>();
   readonly #deferred = new Set<string>();
   readonly #inFlight = new Set<string>();
+  /** Channels the server refused on this session (ChannelRefusedError): left alone until they change. */
+  readonly #refused = new Set<string>();
+  readonly #report: (error: NotifierError) => void;
   /** The current channel of each name: a removed channel's late completion must not count. */
   readonly #current = new Map<string, ChannelDemand>();
   readonly #resync = new Subject<void>();
@@ -63,9 +82,11 @@ export class ListenReconciler {
   /**
    * @param source - where LISTEN and UNLISTEN are sent.
    * @param channels$ - every channel as it is created.
+   * @param report - where a channel the server refused is reported (`errors$`).
    */
-  constructor(source: NotificationSource, channels$: Observable<ChannelDemand>) {
+  constructor(source: NotificationSource, channels$: Observable<ChannelDemand>, report: (error: NotifierError) => void) {
     this.#source = source;
+    this.#report = report;
     this.#subscriptions.push(
       channels$
         .pipe(
@@ -129,6 +150,8 @@ export class ListenReconciler {
   #setWanted(channel: string, wanted: boolean): void {
     if (wanted) this.#wanted.add(channel);
     else this.#wanted.delete(channel);
+    // A change is the time to try a refused channel again.
+    this.#refused.delete(channel);
     // Nothing to send when the server already agrees and nothing is on its way.
     if (wanted === this.#acknowledged.has(channel) && !this.#inFlight.has(channel)) {
       this.#deferred.delete(channel);
@@ -173,6 +196,7 @@ export class ListenReconciler {
     this.#session = undefined;
     this.#acknowledged.clear();
     this.#inFlight.clear();
+    this.#refused.clear();
     this.#batch?.unsubscribe();
     this.#batch = undefined;
   }
@@ -263,6 +287,20 @@ export class ListenReconciler {
           this.#checkWaiters();
         },
       }),
+      // Per command, not per batch: one refused channel must not cancel its neighbours' commands.
+      catchError((cause: unknown) => {
+        // The server refused this one channel for a reason of its own: say which and why, and
+        // leave the others (and the connection) alone. It is tried again when it changes, or on
+        // the next session. Anything else is the connection's trouble: the batch fails with it.
+        if (!isChannelRefusal(cause)) return throwError(() => cause);
+        if (this.#session === session) {
+          this.#inFlight.delete(channel);
+          this.#refused.add(channel);
+          this.#report(cause);
+          this.#checkWaiters();
+        }
+        return EMPTY;
+      }),
     );
   }
 
@@ -282,6 +320,7 @@ export class ListenReconciler {
     return channels.every(
       (channel) =>
         this.#deferred.has(channel) ||
+        this.#refused.has(channel) ||
         (!this.#dirty.has(channel) && !this.#inFlight.has(channel) && this.#wanted.has(channel) === this.#acknowledged.has(channel)),
     );
   }
@@ -295,4 +334,8 @@ export class ListenReconciler {
     this.#waiters = rest;
     for (const waiter of due) waiter.resolve();
   }
+}
+
+function isChannelRefusal(cause: unknown): cause is NotifierError {
+  return cause instanceof Error && cause.name === 'ChannelRefusedError';
 }
