@@ -136,21 +136,21 @@ test('a consumer process killed with SIGKILL mid-stream and started again: at le
         .split('\n')
         .filter((l) => l.startsWith(`${word} `))
         .map((l) => Number(l.slice(word.length + 1)));
-    const handled1 = lines(first.stdout(), 'handling');
+    const handling1 = lines(first.stdout(), 'handling');
+    const handled1 = lines(first.stdout(), 'handled');
     const done1 = lines(first.stdout(), 'done');
-    const handled2 = lines(second.stdout(), 'handling');
+    const handling2 = lines(second.stdout(), 'handling');
     // In order within each life, nothing twice within one life.
-    for (const run of [handled1, handled2]) expect(run).toEqual([...run].sort((a, b) => a - b).filter((n, i, xs) => xs.indexOf(n) === i));
-    expect(handled1[0]).toBe(0);
-    const restart = handled2[0]!;
+    for (const run of [handling1, handling2]) expect(run).toEqual([...run].sort((a, b) => a - b).filter((n, i, xs) => xs.indexOf(n) === i));
+    expect(handling1[0]).toBe(0);
+    const restart = handling2[0]!;
     const lastDone = done1[done1.length - 1]!;
-    // Nothing skipped: the first life handled everything before where the second one began.
+    // Nothing skipped: every message before where the second life began was completed by the first.
     expect(handled1.slice(0, restart)).toEqual(Array.from({ length: restart }, (_, i) => i));
-    // The only duplicates are messages whose position was not stored yet (not reported done).
+    // The only repeats are messages whose position was not stored yet (not reported done).
     expect(restart).toBeGreaterThan(lastDone);
-    expect(restart - lastDone).toBeLessThanOrEqual(2);
     // The second life runs from there to the end, each once.
-    expect(handled2).toEqual(Array.from({ length: COUNT - restart }, (_, i) => restart + i));
+    expect(handling2).toEqual(Array.from({ length: COUNT - restart }, (_, i) => restart + i));
   } finally {
     await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
     await admin.end();
