@@ -20,6 +20,8 @@ const schema = uniqueChannel('durable');
 let admin: pg.Client;
 const sources: PgDurableSource[] = [];
 const subscriptions: Subscription[] = [];
+/** Schemas a test made for itself, dropped after it even when it fails. */
+const ownSchemas: string[] = [];
 
 function source(options: ConstructorParameters<typeof PgDurableSource>[1] = {}): PgDurableSource {
   const s = new PgDurableSource(databaseUrl(), { schema, pollIntervalMs: 100, ...options });
@@ -57,6 +59,7 @@ beforeAll(async () => {
 afterEach(async () => {
   for (const s of subscriptions.splice(0)) s.unsubscribe();
   await Promise.all(sources.splice(0).map((s) => s.close()));
+  for (const own of ownSchemas.splice(0)) await admin.query(`DROP SCHEMA IF EXISTS "${own}" CASCADE`);
 });
 afterAll(async () => {
   await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
@@ -286,6 +289,7 @@ test('retention: a consumer behind the pruned range gets ReplayGapError with the
   const channel = uniqueChannel('retention');
   // A schema of its own: retention looks at every channel's messages.
   const own = uniqueChannel('durable_retention');
+  ownSchemas.push(own);
   const s = source({ schema: own, retentionMs: 60 * 60 * 1000 });
   const { errors } = collect(s);
   await s.install();
@@ -323,8 +327,6 @@ test('retention: a consumer behind the pruned range gets ReplayGapError with the
   await waitFor('new3', () => fresh.length === 3 && got.length === 3);
   expect(fresh).toEqual(['new1', 'new2', 'new3']);
   expect(errors.filter((e) => e instanceof ReplayGapError)).toHaveLength(2);
-  await s.close();
-  await admin.query(`DROP SCHEMA "${own}" CASCADE`);
 });
 
 test('bad input: typed errors, nothing changed', () => {
