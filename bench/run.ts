@@ -9,6 +9,7 @@ import { startPostgres } from '../scripts/embedded-postgres.mjs';
 import { createSubscriber } from '../src/source/create-subscriber.js';
 import { Notifier } from '../src/index.js';
 import { cardShapeRows } from './card-shape.js';
+import { durableScenario } from './durable.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 // `npm run bench -- 1 3` runs scenarios 1 and 3 only (and leaves bench/results.json alone).
@@ -416,7 +417,8 @@ async function main(): Promise<void> {
     await Promise.resolve();
   };
 
-  for (const [n, scenario] of [scenario1, scenario2, scenario3, scenario4, scenario5, scenario6, scenario7].entries()) {
+  const scenario8 = () => durableScenario(url, table);
+  for (const [n, scenario] of [scenario1, scenario2, scenario3, scenario4, scenario5, scenario6, scenario7, scenario8].entries()) {
     if (wanted(n + 1)) await scenario();
   }
 

@@ -34,6 +34,14 @@ export type { NotificationSource, RawNotification, SourceState } from './source/
 export type { ServerStatus } from './source/server-status.js';
 export type { DurableMessage, DurableSource, DurableStart } from './source/durable-source.js';
 
+/* Durable channels */
+export { PgDurableSource } from './durable/pg-durable-source.js';
+export type { DurableLag, PgDurableSourceOptions } from './durable/pg-durable-source.js';
+export { durableSchemaSql, durableWakeChannel, DEFAULT_DURABLE_SCHEMA, DURABLE_WAKE_PREFIX } from './durable/durable-schema-sql.js';
+export { publishQuery } from './durable/publish-query.js';
+export type { PublishQuery, PublishQueryOptions } from './durable/publish-query.js';
+export { ReplayGapError } from './errors/replay-gap-error.js';
+
 /* Errors */
 export { NotifierError } from './errors/notifier-error.js';
 export { isNotifierError } from './errors/is-notifier-error.js';

@@ -16,6 +16,16 @@ export const MAX_PAYLOAD_BYTES = 7999;
  * {@link InvalidArgumentError} when the value cannot be serialised (a BigInt, a cycle, a function).
  */
 export function serializePayload(channel: string, payload: unknown): string {
+  return checkPayloadSize(channel, serializeJson(channel, payload));
+}
+
+/**
+ * Serialises a payload as {@link serializePayload} does, without the size check (durable
+ * channels take payloads of any size).
+ *
+ * @throws {@link InvalidArgumentError} when the value cannot be serialised (a BigInt, a cycle, a function).
+ */
+export function serializeJson(channel: string, payload: unknown): string {
   // JSON.stringify is typed to return a string, but gives undefined for a function or a symbol.
   let text: unknown;
   try {
@@ -26,7 +36,7 @@ export function serializePayload(channel: string, payload: unknown): string {
   if (typeof text !== 'string') {
     throw new InvalidArgumentError(`Cannot serialise a ${typeof payload} payload for channel ${JSON.stringify(channel)} as JSON`);
   }
-  return checkPayloadSize(channel, text);
+  return text;
 }
 
 /**

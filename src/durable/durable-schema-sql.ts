@@ -1,0 +1,143 @@
+import { createHash } from 'node:crypto';
+
+import pg from 'pg';
+
+import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
+import { describeValue } from './describe-value.js';
+
+/** The schema durable channels live in unless told otherwise. */
+export const DEFAULT_DURABLE_SCHEMA = 'pgnotifier';
+
+/**
+ * Every wake-up channel starts with this prefix. It is reserved: a plain `channel$` or `notify`
+ * on a name that starts with it would hear or fake durable wake-ups, so the notifier refuses such
+ * names for plain use.
+ */
+export const DURABLE_WAKE_PREFIX = 'pgnotifier:';
+
+// The first key of every advisory lock we take ('pgno' in ASCII), the second is the schema's hash:
+// two schemas never wait for each other, and other applications' locks on one key are unaffected.
+const LOCK_CLASS = 0x70676e6f;
+/** The advisory lock key pair (as SQL) that serialises installs of one schema. */
+const INSTALL_LOCK = 1;
+/** The advisory lock key pair (as SQL) that makes pruning one-at-a-time across processes. */
+const PRUNE_LOCK = 2;
+
+/**
+ * Checks a schema name for the durable tables and returns it unchanged.
+ *
+ * @throws {@link InvalidArgumentError} when it is not a non-empty string of at most 63 UTF-8
+ * bytes, contains NUL, or starts with `pg_` (reserved by PostgreSQL).
+ */
+export function validateSchemaName(schema: unknown): string {
+  if (typeof schema !== 'string' || schema.length === 0) {
+    throw new InvalidArgumentError(`The durable schema name must be a non-empty string, got ${describeValue(schema)}`);
+  }
+  if (schema.includes('\0')) throw new InvalidArgumentError('The durable schema name must not contain a NUL character');
+  if (Buffer.byteLength(schema, 'utf8') > 63) {
+    throw new InvalidArgumentError(
+      `The durable schema name ${JSON.stringify(schema)} is longer than 63 UTF-8 bytes; PostgreSQL would truncate it`,
+    );
+  }
+  if (schema.toLowerCase().startsWith('pg_')) {
+    throw new InvalidArgumentError(`The durable schema name ${JSON.stringify(schema)} starts with pg_, which PostgreSQL reserves`);
+  }
+  return schema;
+}
+
+/**
+ * The channel the durable messages of `schema` are announced on: {@link DURABLE_WAKE_PREFIX} and
+ * the schema name (its MD5 when the whole would exceed PostgreSQL's 63 bytes). The payload of
+ * each wake-up is the durable channel's name.
+ */
+export function durableWakeChannel(schema: string = DEFAULT_DURABLE_SCHEMA): string {
+  validateSchemaName(schema);
+  const plain = DURABLE_WAKE_PREFIX + schema;
+  return Buffer.byteLength(plain, 'utf8') <= 63 ? plain : DURABLE_WAKE_PREFIX + createHash('md5').update(schema).digest('hex');
+}
+
+/** `"schema"`, quoted for SQL. */
+export function quotedSchema(schema: string): string {
+  return pg.escapeIdentifier(validateSchemaName(schema));
+}
+
+/** The SQL expression of an advisory lock key pair of this schema (for the install or the pruning). */
+export function lockKeys(schema: string, which: 'install' | 'prune'): string {
+  const n = which === 'install' ? INSTALL_LOCK : PRUNE_LOCK;
+  return `${LOCK_CLASS}, hashtext(${pg.escapeLiteral(`${n}:${schema}`)})`;
+}
+
+/**
+ * The DDL of durable channels in `schema` (PostgreSQL 13 or later: `xid8`, `pg_current_snapshot`),
+ * for your own migration tool. It is idempotent and safe to run from many processes at once: it
+ * takes a transaction-scoped advisory lock first, so run it as one query (several statements sent
+ * at once are one transaction) or inside your migration's transaction. It creates:
+ *
+ * - `messages`: `id` (bigint identity), `channel`, `payload` (text of any size), `pid` (the
+ *   publishing backend), `xid` (the publishing transaction, `pg_current_xact_id()`), `created_at`;
+ * - `positions`: the stored position of each durable consumer, keyed by (consumer, channel);
+ * - `prune_state`: one row, how far retention has deleted (`through`: the newest xid deleted);
+ * - `publish(channel text, payload text) returns bigint`: stores a message and announces it with
+ *   a wake-up NOTIFY on {@link durableWakeChannel} (payload: the channel; identical wake-ups of one
+ *   transaction fold into one). It works from triggers:
+ *   `PERFORM pgnotifier.publish('orders', row_to_json(NEW)::text)`.
+ *
+ * Why these indexes: a reader's batch is the rows of one channel whose `xid` is visible in its new
+ * snapshot and not in its old one, so `(channel, xid) INCLUDE (id)` finds a batch's id range by
+ * scanning only the xids between the old snapshot's xmin and the new one's xmax (index only);
+ * `(channel, id) INCLUDE (xid)` then reads the batch page by page in id order, each page a short
+ * range scan that filters on visibility without sorting; `(xid)` lets pruning delete by xid.
+ *
+ * @throws {@link InvalidArgumentError} for an invalid schema name.
+ */
+export function durableSchemaSql(schema: string = DEFAULT_DURABLE_SCHEMA): string {
+  const s = quotedSchema(schema);
+  const wake = pg.escapeLiteral(durableWakeChannel(schema));
+  return `-- pgnotifier durable channels (PostgreSQL 13+), schema ${s}
+SELECT pg_advisory_xact_lock(${lockKeys(schema, 'install')});
+CREATE SCHEMA IF NOT EXISTS ${s};
+CREATE TABLE IF NOT EXISTS ${s}.messages (
+  id bigint GENERATED ALWAYS AS IDENTITY,
+  channel text NOT NULL CHECK (channel <> '' AND octet_length(channel) <= 63),
+  payload text NOT NULL,
+  pid integer NOT NULL DEFAULT pg_backend_pid(),
+  xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE UNIQUE INDEX IF NOT EXISTS messages_channel_id ON ${s}.messages (channel, id) INCLUDE (xid);
+CREATE INDEX IF NOT EXISTS messages_channel_xid ON ${s}.messages (channel, xid) INCLUDE (id);
+CREATE INDEX IF NOT EXISTS messages_xid ON ${s}.messages (xid);
+CREATE TABLE IF NOT EXISTS ${s}.positions (
+  consumer text NOT NULL,
+  channel text NOT NULL,
+  since pg_snapshot NOT NULL,
+  upto pg_snapshot NOT NULL,
+  last_id bigint NOT NULL DEFAULT 0,
+  lost bigint NOT NULL DEFAULT 0,
+  updated_at timestamptz NOT NULL DEFAULT now(),
+  PRIMARY KEY (consumer, channel)
+);
+CREATE TABLE IF NOT EXISTS ${s}.prune_state (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  through xid8 NOT NULL DEFAULT '0',
+  pruned bigint NOT NULL DEFAULT 0,
+  pruned_at timestamptz
+);
+INSERT INTO ${s}.prune_state DEFAULT VALUES ON CONFLICT DO NOTHING;
+-- SQL rather than PL/pgSQL: measured 25 % faster per message. The wake-up is queued before the
+-- insert, but both take effect only at commit.
+CREATE OR REPLACE FUNCTION ${s}.publish(channel text, payload text) RETURNS bigint
+LANGUAGE sql VOLATILE AS $pgnotifier$
+  SELECT pg_notify(${wake}, publish.channel);
+  INSERT INTO ${s}.messages (channel, payload) VALUES (publish.channel, coalesce(publish.payload, '')) RETURNING id;
+$pgnotifier$;
+CREATE OR REPLACE FUNCTION ${s}.xid8_after(x xid8) RETURNS xid8
+LANGUAGE sql IMMUTABLE AS $pgnotifier$ SELECT (x::text::numeric + 1)::text::xid8 $pgnotifier$;
+CREATE OR REPLACE FUNCTION ${s}.snapshot_through(snap pg_snapshot, through xid8) RETURNS pg_snapshot
+LANGUAGE sql IMMUTABLE AS $pgnotifier$
+  SELECT format('%s:%s:%s', greatest(pg_snapshot_xmin(snap), ${s}.xid8_after(through)), greatest(pg_snapshot_xmax(snap), ${s}.xid8_after(through)),
+    coalesce((SELECT string_agg(x::text, ',' ORDER BY x) FROM pg_snapshot_xip(snap) AS x WHERE x > through), ''))::pg_snapshot
+$pgnotifier$;
+COMMENT ON FUNCTION ${s}.snapshot_through(pg_snapshot, xid8) IS 'pgnotifier: the snapshot with every xid up to through made visible (retention deleted them)';
+`;
+}
