@@ -2,12 +2,21 @@
 export const USAGE = `Usage:
   pgnotifier listen <channel...> [--pretty] [--url <url>]
   pgnotifier notify <channel> <payload> [--url <url>]
+  pgnotifier relay --nats <url> [--durable <channel>]... <channel...> [--url <url>]
 
 Commands:
   listen   Print every notification on the channels, one JSON line each
            ({"channel","payload","pid","receivedAt"}) until Ctrl-C or SIGTERM.
   notify   Send one notification. The payload is sent as JSON when it parses
            as JSON (compacted), otherwise as the text given.
+  relay    Relay the channels to NATS for consumers using NatsSource
+           (pgnotifier/nats); run two or more: one leads, the others stand by.
+
+Relay options:
+  --nats <url>       NATS server(s), comma-separated. Default: $NATS_URL.
+  --durable <ch>     A durable channel, to JetStream (repeatable).
+  --prefix <p>       Subject prefix. Default: pgnotifier.
+  --stream <name>    JetStream stream. Default: PGNOTIFIER.
 
 Options:
   --url <url>   Connection string. Default: $DATABASE_URL, else pg's PG* variables
