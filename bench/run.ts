@@ -8,6 +8,7 @@ import pg from 'pg';
 import { startPostgres } from '../scripts/embedded-postgres.mjs';
 import { createSubscriber } from '../src/source/create-subscriber.js';
 import { Notifier } from '../src/index.js';
+import { relayScenario } from './relay.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 // `npm run bench -- 1 3` runs scenarios 1 and 3 only (and leaves bench/results.json alone).
@@ -410,7 +411,15 @@ async function main(): Promise<void> {
     });
   };
 
-  for (const [n, scenario] of [scenario1, scenario2, scenario3, scenario4, scenario5, scenario6].entries()) {
+  for (const [n, scenario] of [
+    scenario1,
+    scenario2,
+    scenario3,
+    scenario4,
+    scenario5,
+    scenario6,
+    () => relayScenario(url, table),
+  ].entries()) {
     if (wanted(n + 1)) await scenario();
   }
 
