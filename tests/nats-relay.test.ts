@@ -2,10 +2,12 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { firstValueFrom, filter } from 'rxjs';
 
 import { Notifier } from '../src/index.js';
-import { NatsSource, NoDatabaseError, relay, type Relay } from '../src/nats/index.js';
+import { NatsSource, NoDatabaseError, relay, type Relay, type RelayState } from '../src/nats/index.js';
+import { lockClient } from '../src/nats/lock-connection.js';
 import { startChild, type Child } from './support/child.js';
 import { databaseUrl, pgNotify, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 import { NATS_URL, natsOrSkip } from './support/nats.js';
+import { startTcpProxy } from './support/tcp-proxy.js';
 
 const db = useTestDatabase();
 let nc: NatsConnection | undefined;
@@ -136,5 +138,49 @@ describe('relay through NATS', () => {
     await expect(relay({ connection: databaseUrl(), nats: { servers: 'nats://127.0.0.1:1' }, channels: ['x'] })).rejects.toMatchObject({
       name: 'ConnectionError',
     });
+  });
+
+  it('a leader whose PostgreSQL stops answering steps down within seconds', async () => {
+    if (nc === undefined) return;
+    const target = new URL(databaseUrl());
+    const proxy = await startTcpProxy(Number(target.port || 5432));
+    try {
+      const via = new URL(databaseUrl());
+      via.hostname = '127.0.0.1';
+      via.port = String(proxy.port);
+      const r = await relay({
+        connection: via.toString(),
+        nats: nc,
+        channels: [uniqueChannel('stepdown')],
+        subjectPrefix: uniquePrefix(),
+        lock: { checkIntervalMs: 300, checkTimeoutMs: 700 },
+      });
+      relays.push(r);
+      await firstValueFrom(r.state$.pipe(filter((state) => state.role === 'leader')));
+      const stepped = firstValueFrom(
+        r.state$.pipe(filter((state): state is RelayState & { error: Error } => state.role !== 'leader' && state.error !== undefined)),
+      );
+      const start = Date.now();
+      proxy.blackhole();
+      const state = await stepped;
+      process.stdout.write(`stepped down ${Date.now() - start} ms after PostgreSQL stopped answering: ${state.error.message}\n`);
+      expect(r.status().role).not.toBe('leader');
+    } finally {
+      await Promise.all(relays.splice(0).map((r) => r.close()));
+      await proxy.close();
+    }
+  });
+
+  it('the lock session asks the server to drop it within seconds of a lost network', async () => {
+    const client = lockClient({ connectionString: databaseUrl() }, { checkIntervalMs: 1_000, checkTimeoutMs: 2_000 });
+    await client.connect();
+    try {
+      const { rows } = await client.query<{ idle: string; interval: string; count: string; user_timeout: string }>(
+        "SELECT current_setting('tcp_keepalives_idle') AS idle, current_setting('tcp_keepalives_interval') AS interval, current_setting('tcp_keepalives_count') AS count, current_setting('tcp_user_timeout') AS user_timeout",
+      );
+      expect(rows[0]).toEqual({ idle: '2', interval: '1', count: '3', user_timeout: '5000' });
+    } finally {
+      await client.end();
+    }
   });
 });
