@@ -87,6 +87,7 @@ export class NatsSource implements NotificationSource {
   readonly #subscriptions = new Map<string, NatsSubscription>();
   readonly #connection: ClientConfig | undefined;
   #nc: NatsConnection | undefined;
+  #announcements: NatsSubscription | undefined;
   #run = 0;
   #sessions = 0;
   #received = 0;
@@ -245,7 +246,7 @@ export class NatsSource implements NotificationSource {
     }
     this.#nc = nc;
     this.#watch(nc, run);
-    nc.subscribe(relaySubject(this.#prefix), {
+    this.#announcements = nc.subscribe(relaySubject(this.#prefix), {
       callback: (error, msg) => {
         if (error === null && run === this.#run) this.#onAnnouncement(msg);
       },
@@ -306,6 +307,8 @@ export class NatsSource implements NotificationSource {
   }
 
   #dropSubscriptions(): void {
+    this.#announcements?.unsubscribe();
+    this.#announcements = undefined;
     for (const subscription of this.#subscriptions.values()) subscription.unsubscribe();
     this.#subscriptions.clear();
   }

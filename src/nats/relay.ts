@@ -210,7 +210,7 @@ class RelayRunner implements Relay {
 
   start(): void {
     this.#watchNats();
-    this.#nc.subscribe(relaySubject(this.#settings.prefix), {
+    const announcements = this.#nc.subscribe(relaySubject(this.#settings.prefix), {
       callback: (error, msg) => {
         if (error !== null) return;
         try {
@@ -220,6 +220,9 @@ class RelayRunner implements Relay {
           // not ours
         }
       },
+    });
+    this.#wiring.add(() => {
+      announcements.unsubscribe();
     });
     if (this.#settings.channels.length > 0) this.#loop = this.#elect();
     else this.#setRole('follower');
@@ -427,6 +430,7 @@ class RelayRunner implements Relay {
   #watchNats(): void {
     void (async () => {
       for await (const status of this.#nc.status()) {
+        if (this.#closed) return;
         if (status.type === 'disconnect') {
           this.#natsUp = false;
           this.#stepDown?.(new ConnectionError(`Lost the NATS connection to ${status.server}`));
