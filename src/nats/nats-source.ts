@@ -61,6 +61,8 @@ export interface NatsSourceStatus {
     | undefined;
   /** How many relay takeovers were seen (each makes the notifier's `resync$` fire). */
   readonly takeovers: number;
+  /** Durable channels: messages received, and the lag of each consumed (consumer, channel). */
+  readonly durable: ReturnType<NatsDurable['status']>;
 }
 
 /**
@@ -134,6 +136,7 @@ export class NatsSource implements NotificationSource {
       channels: this.#subscriptions.size,
       leader: this.#leader === undefined ? undefined : { ...this.#leader },
       takeovers: this.#takeovers,
+      durable: this.durable.status(),
     };
   }
 
