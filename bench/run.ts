@@ -10,6 +10,7 @@ import { createSubscriber } from '../src/source/create-subscriber.js';
 import { Notifier } from '../src/index.js';
 import { cardShapeRows } from './card-shape.js';
 import { durableScenario } from './durable.js';
+import { relayScenario } from './relay.js';
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 9);
 // `npm run bench -- 1 3` runs scenarios 1 and 3 only (and leaves bench/results.json alone).
@@ -418,7 +419,18 @@ async function main(): Promise<void> {
   };
 
   const scenario8 = () => durableScenario(url, table);
-  for (const [n, scenario] of [scenario1, scenario2, scenario3, scenario4, scenario5, scenario6, scenario7, scenario8].entries()) {
+  const scenario9 = () => relayScenario(url, table);
+  for (const [n, scenario] of [
+    scenario1,
+    scenario2,
+    scenario3,
+    scenario4,
+    scenario5,
+    scenario6,
+    scenario7,
+    scenario8,
+    scenario9,
+  ].entries()) {
     if (wanted(n + 1)) await scenario();
   }
 

@@ -96,6 +96,24 @@ write('esm.mjs', smoke(`import { Notifier, MemorySource, InvalidChannelError } f
 write('cjs.cjs', smoke(`const { Notifier, MemorySource, InvalidChannelError } = require('pgnotifier');`));
 step('import from an ES module', () => run(process.execPath, ['esm.mjs']));
 step('require from CommonJS', () => run(process.execPath, ['cjs.cjs']));
+// pgnotifier/nats: both module systems; the main entry must not load the NATS client.
+const nats = (load) => `${load}
+if (typeof NatsSource !== 'function' || typeof relay !== 'function' || decodeSubjectToken(encodeSubjectToken('a.b *>')) !== 'a.b *>') process.exit(1);
+console.log('pgnotifier/nats loaded');
+`;
+write('nats-esm.mjs', nats(`import { NatsSource, relay, encodeSubjectToken, decodeSubjectToken } from 'pgnotifier/nats';`));
+write('nats-cjs.cjs', nats(`const { NatsSource, relay, encodeSubjectToken, decodeSubjectToken } = require('pgnotifier/nats');`));
+write(
+  'main-only.cjs',
+  `require('pgnotifier');
+const loaded = Object.keys(require.cache).filter((path) => path.includes('@nats-io'));
+if (loaded.length > 0) { console.error('the main entry loaded', loaded); process.exit(1); }
+console.log('no NATS module loaded');
+`,
+);
+step('import pgnotifier/nats from an ES module', () => run(process.execPath, ['nats-esm.mjs']));
+step('require pgnotifier/nats from CommonJS', () => run(process.execPath, ['nats-cjs.cjs']));
+step('require pgnotifier loads no NATS module', () => run(process.execPath, ['main-only.cjs']));
 
 // 3. TypeScript consumers, outside the repository: the package, its dependencies and peers, and
 //    @types/node, linked from the repository's node_modules; @types/pg only where said.
@@ -109,15 +127,20 @@ for (const name of linked.filter((name) => name !== '@types/pg')) symlinkSync(jo
 
 const typed = `
 import { Notifier, MemorySource, notifyQuery, type Notification, type NotifierStatus } from 'pgnotifier';
+import { NatsSource, type NatsSourceStatus, type Relay, type RelayOptions } from 'pgnotifier/nats';
 import { map, type Observable } from 'rxjs';
 
 const notifier = new Notifier(new MemorySource(), { parse: 'json' });
+const fromNats: Notifier = new Notifier(new NatsSource({ servers: 'nats://127.0.0.1:4222' }));
+const natsStatus: (source: NatsSource) => NatsSourceStatus = (source) => source.status();
+const relayOptions: RelayOptions = { connection: 'postgres://localhost/app', nats: { servers: 'nats://127.0.0.1:4222' }, channels: ['orders'] };
+const closeRelay = (r: Relay): Promise<void> => r.close();
 const ids: Observable<number> = notifier.channel$<{ id: number }>('orders').pipe(map((n: Notification<{ id: number }>) => n.payload.id));
 const status: NotifierStatus = notifier.status();
 const query: { text: string; values: [string, string] } = notifyQuery('orders', { id: 1 });
 // A pg config object, as apps pass one.
 const configured = new Notifier({ host: 'db', port: 5432, password: async () => 'token' });
-export { ids, status, query, configured };
+export { ids, status, query, configured, fromNats, natsStatus, relayOptions, closeRelay };
 `;
 // With @types/pg the config is pg's own ClientConfig, so a mistake in it is caught.
 const checkedConfig = `

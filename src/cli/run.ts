@@ -16,6 +16,8 @@ import { USAGE, UsageError } from './usage.js';
  */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
+    // Loaded on demand: only the relay needs the NATS client, an optional dependency.
+    if (argv[0] === 'relay') return await (await import('./relay.js')).relayCommand(argv.slice(1), io);
     const command = parseCommand(argv);
     switch (command.kind) {
       case 'help':
@@ -32,7 +34,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError || error instanceof InvalidChannelError || error instanceof PayloadTooLargeError) {
       io.stderr.write(
-        `pgnotifier: ${error.message}\nusage: pgnotifier listen <channel...> | pgnotifier notify <channel> <payload> (pgnotifier --help)\n`,
+        `pgnotifier: ${error.message}\nusage: pgnotifier listen <channel...> | pgnotifier notify <channel> <payload> | pgnotifier relay --nats <url> <channel...> (pgnotifier --help)\n`,
       );
       return 2;
     }

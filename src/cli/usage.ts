@@ -2,6 +2,7 @@
 export const USAGE = `Usage:
   pgnotifier listen <channel...> [--pretty] [--url <url>]
   pgnotifier notify <channel> <payload> [--url <url>]
+  pgnotifier relay --nats <url> [--durable <channel>]... <channel...> [--url <url>]
 
 Commands:
   listen   Print every notification on the channels, one JSON line each, until
@@ -11,6 +12,14 @@ Commands:
   notify   Send one notification. The payload is sent exactly as given, JSON or
            not; listeners using pgnotifier's default parser get a JSON value
            when it parses as JSON, otherwise the text.
+  relay    Relay the channels to NATS for consumers using NatsSource
+           (pgnotifier/nats); run two or more: one leads, the others stand by.
+
+Relay options:
+  --nats <url>       NATS server(s), comma-separated. Default: $NATS_URL.
+  --durable <ch>     A durable channel, to JetStream (repeatable).
+  --prefix <p>       Subject prefix. Default: pgnotifier.
+  --stream <name>    JetStream stream. Default: PGNOTIFIER.
 
 Options:
   --url <url>   Connection string. Default: $DATABASE_URL, else pg's PG* variables

@@ -1,0 +1,209 @@
+import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg, type OrderedConsumerOptions } from '@nats-io/jetstream';
+import { nanos, type NatsConnection } from '@nats-io/transport-node';
+import { Observable, Subject } from 'rxjs';
+
+import { ConnectionError } from '../errors/connection-error.js';
+import type { NotifierError } from '../errors/notifier-error.js';
+import type { DurableMessage, DurableSource, DurableStart } from '../source/durable-source.js';
+import { durableConsumerName } from './consumer-name.js';
+import { HEADER, headerOf } from './headers.js';
+import { NoDatabaseError } from './no-database-error.js';
+import { ensureStream, isNotFound, type StreamLimits } from './stream.js';
+import { decodeSubjectToken, durableSubject } from './subject-token.js';
+
+/** Options of {@link NatsDurable}. */
+export interface NatsDurableOptions {
+  /** The NATS connection, once there is one. */
+  readonly nats: () => Promise<NatsConnection>;
+  /** The relay's subject prefix. */
+  readonly subjectPrefix: string;
+  /** The relay's stream. @defaultValue 'PGNOTIFIER' */
+  readonly stream?: string;
+  /** Limits of the stream when `install()` creates it. */
+  readonly limits?: StreamLimits;
+  /** The PostgreSQL outbox that `publish()` stores into; without it `publish()` throws {@link NoDatabaseError}. */
+  readonly outbox?: DurableSource;
+  /**
+   * How long JetStream waits for an ack before redelivering, in milliseconds; a slow handler
+   * keeps its message with progress acks every third of it.
+   * @defaultValue 30000
+   */
+  readonly ackWaitMs?: number;
+}
+
+/**
+ * The durable part of {@link NatsSource}: durable channels read from the relay's JetStream stream.
+ * `consume` keeps a JetStream durable consumer per (consumer id, channel), starting at new
+ * messages, acked once the handler settles (at-least-once across crashes); two processes
+ * consuming under the same id share that consumer, and so split its messages between them.
+ */
+export class NatsDurable implements DurableSource {
+  readonly #nats: () => Promise<NatsConnection>;
+  readonly #prefix: string;
+  readonly #stream: string;
+  readonly #limits: StreamLimits;
+  readonly #outbox: DurableSource | undefined;
+  readonly #ackWaitMs: number;
+  readonly #errors = new Subject<NotifierError>();
+  readonly #lag = new Map<string, number>();
+  #received = 0;
+
+  readonly errors$: Observable<NotifierError> = this.#errors.asObservable();
+
+  constructor(options: NatsDurableOptions) {
+    this.#nats = options.nats;
+    this.#prefix = options.subjectPrefix;
+    this.#stream = options.stream ?? 'PGNOTIFIER';
+    this.#limits = options.limits ?? {};
+    this.#outbox = options.outbox;
+    this.#ackWaitMs = options.ackWaitMs ?? 30_000;
+  }
+
+  /** Durable messages handed out, and per `consume`d (consumer, channel) how many wait in the stream. */
+  status(): {
+    /** Durable messages handed out by `read` and `consume`. */
+    readonly received: number;
+    /** Per `"<consumer> <channel>"`: messages still waiting in the stream, as of the last one handled. */
+    readonly lag: Record<string, number>;
+  } {
+    return { received: this.#received, lag: Object.fromEntries(this.#lag) };
+  }
+
+  read(channel: string, start: DurableStart): Observable<DurableMessage> {
+    return new Observable<DurableMessage>((subscriber) => {
+      // Shared with the async reader below, which checks it between awaits.
+      const run: { stopped: boolean; stop?: () => void } = { stopped: false };
+      void (async () => {
+        const js = jetstream(await this.#nats());
+        const options: Partial<OrderedConsumerOptions> = {
+          // A string, not an array: NATS 2.9 has filter_subject only.
+          filter_subjects: durableSubject(this.#prefix, channel),
+          ...deliverFrom(start),
+        };
+        const consumer = await js.consumers.get(this.#stream, options);
+        const messages = await consumer.consume();
+        run.stop = () => {
+          void messages.close();
+        };
+        if (run.stopped) run.stop();
+        for await (const msg of messages) {
+          this.#received++;
+          subscriber.next(this.#message(msg));
+        }
+      })().catch((error: unknown) => {
+        if (!run.stopped)
+          this.#errors.next(
+            new ConnectionError(`Cannot read the durable channel ${JSON.stringify(channel)}`, { cause: error, explain: true }),
+          );
+      });
+      return () => {
+        run.stopped = true;
+        run.stop?.();
+      };
+    });
+  }
+
+  consume(consumer: string, channel: string, handle: (message: DurableMessage) => Promise<void>): Observable<DurableMessage> {
+    return new Observable<DurableMessage>((subscriber) => {
+      // Shared with the async reader below, which checks it between awaits.
+      const run: { stopped: boolean; stop?: () => void } = { stopped: false };
+      const name = durableConsumerName(consumer, channel);
+      void (async () => {
+        const nc = await this.#nats();
+        const jsm = await jetstreamManager(nc);
+        try {
+          await jsm.consumers.info(this.#stream, name);
+        } catch (error) {
+          if (!isNotFound(error)) throw error;
+          await jsm.consumers.add(this.#stream, {
+            durable_name: name,
+            filter_subject: durableSubject(this.#prefix, channel),
+            deliver_policy: DeliverPolicy.New,
+            ack_policy: AckPolicy.Explicit,
+            ack_wait: nanos(this.#ackWaitMs),
+            // One at a time, in order, even when two processes share the consumer.
+            max_ack_pending: 1,
+          });
+        }
+        if (run.stopped) return;
+        const messages = await (await jetstream(nc).consumers.get(this.#stream, name)).consume({ max_messages: 1 });
+        run.stop = () => {
+          void messages.close();
+        };
+        // eslint-disable-next-line @typescript-eslint/no-unnecessary-condition -- set by an unsubscribe during the awaits above
+        if (run.stopped) run.stop();
+        for await (const msg of messages) {
+          const message = this.#message(msg);
+          this.#lag.set(`${consumer} ${channel}`, msg.info.pending);
+          const keepAlive = setInterval(
+            () => {
+              msg.working();
+            },
+            Math.max(this.#ackWaitMs / 3, 100),
+          );
+          try {
+            await handle(message);
+          } catch {
+            // The handler's own problem (the notifier reports it); the position moves on anyway.
+          } finally {
+            clearInterval(keepAlive);
+          }
+          await msg.ackAck().catch(() => false);
+          this.#received++;
+          subscriber.next(message);
+        }
+      })().catch((error: unknown) => {
+        if (!run.stopped)
+          this.#errors.next(
+            new ConnectionError(`Cannot consume the durable channel ${JSON.stringify(channel)}`, { cause: error, explain: true }),
+          );
+      });
+      return () => {
+        run.stopped = true;
+        run.stop?.();
+      };
+    });
+  }
+
+  async forget(consumer: string, channel: string): Promise<void> {
+    const jsm = await jetstreamManager(await this.#nats());
+    try {
+      await jsm.consumers.delete(this.#stream, durableConsumerName(consumer, channel));
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+  }
+
+  /** Goes through the PostgreSQL outbox, which the relay carries to JetStream. @throws {@link NoDatabaseError} without one. */
+  publish(channel: string, payload: string): Promise<string> {
+    if (this.#outbox === undefined) throw new NoDatabaseError('publish()');
+    return this.#outbox.publish(channel, payload);
+  }
+
+  async install(): Promise<void> {
+    await ensureStream(await this.#nats(), this.#stream, this.#prefix, this.#limits);
+  }
+
+  /** Ends `errors$`. */
+  close(): void {
+    this.#errors.complete();
+  }
+
+  #message(msg: JsMsg): DurableMessage {
+    // The subject is authoritative; the channel header is for people reading the stream.
+    const channel = decodeSubjectToken(msg.subject.slice(this.#prefix.length + 3));
+    return {
+      channel,
+      payload: msg.string(),
+      pid: Number(headerOf(msg, HEADER.pid) ?? 0),
+      id: headerOf(msg, HEADER.id) ?? String(msg.seq),
+      cursor: String(msg.seq),
+    };
+  }
+}
+
+function deliverFrom(start: DurableStart): Partial<OrderedConsumerOptions> {
+  if (start === 'now') return { deliver_policy: DeliverPolicy.New };
+  if (start === 'earliest') return { deliver_policy: DeliverPolicy.All };
+  return { deliver_policy: DeliverPolicy.StartSequence, opt_start_seq: Number(start.after) + 1 };
+}
