@@ -162,6 +162,43 @@ describe('pgnotifier listen', () => {
     expect(await child.exited).toBe(0);
   });
 
+  test('a lost connection: one line with the server\'s reason and SQLSTATE, then "listening again" with the new backend pid', async () => {
+    const channel = uniqueChannel('lost');
+    // Our own application_name, so only this CLI's backend is terminated on the shared server.
+    const applicationName = uniqueChannel('cli_app');
+    const backendPid = async (): Promise<number[]> => {
+      const { rows } = await db.client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [
+        applicationName,
+      ]);
+      return rows.map((row) => row.pid);
+    };
+    const child = cli(['listen', channel], envWithout({ DATABASE_URL: databaseUrl(), PGAPPNAME: applicationName }));
+    await child.waitForOutput('stderr', /listening .*on/);
+    const [firstPid] = await backendPid();
+
+    await db.client.query('SELECT pg_terminate_backend($1)', [firstPid]);
+    await child.waitForOutput('stderr', /listening again/);
+    // Still listening: this notification is also the marker that every line before it is out.
+    await pgNotify(db.client, channel, '"after"');
+    await child.waitForOutput('stdout', /"payload":"after"/);
+    const [secondPid] = await backendPid();
+    child.kill('SIGINT');
+    expect(await child.exited).toBe(0);
+
+    const stderr = child.stderr();
+    const lost = stderr.split('\n').filter((line) => line.includes('connection lost'));
+    expect(lost).toEqual([
+      'pgnotifier: connection lost: terminating connection due to administrator command [57P01]; retrying (attempt 1)',
+    ]);
+    // The reconnect succeeded at once: no line says an attempt failed.
+    expect(stderr).not.toMatch(/failed/i);
+    expect(stderr).toMatch(new RegExp(`listening on "${channel}" \\(\\S+, backend pid ${String(firstPid)}\\)`));
+    expect(secondPid).not.toBe(firstPid);
+    expect(stderr).toContain(
+      `listening again (backend pid ${String(secondPid)}) on "${channel}"; notifications sent while disconnected are lost`,
+    );
+  });
+
   test('an unreachable server: one line, a hint, exit code 1', async () => {
     const child = cli(['listen', 'ch', '--url', 'postgres://postgres@127.0.0.1:1/test']);
     expect(await child.exited).toBe(1);
