@@ -6,8 +6,8 @@ import { startPrivatePostgres, type PrivatePostgres } from './support/private-po
 const CLI = 'src/cli/main.ts';
 const db = useTestDatabase();
 
-function cli(args: readonly string[], env = envWithout({ DATABASE_URL: databaseUrl() })) {
-  return startChild(CLI, args, env);
+function cli(args: readonly string[], env = envWithout({ DATABASE_URL: databaseUrl() }), killAfterMs?: number) {
+  return startChild(CLI, args, env, killAfterMs);
 }
 
 function jsonLines(text: string): unknown[] {
@@ -283,6 +283,44 @@ describe('a server that asks for a password none was given for (SCRAM: pg gives 
       expect(child.stderr()).toMatch(/cannot connect to postgres@127\.0\.0\.1:\d+\/postgres: .*password/);
     });
   }
+});
+
+describe('pgnotifier listen through an outage of its server', () => {
+  let server: PrivatePostgres;
+  beforeAll(async () => {
+    server = await startPrivatePostgres();
+  });
+  afterAll(async () => {
+    await server.destroy();
+  });
+
+  test('one "connection lost" line, one line per failed retry with its reason, then "listening again"', async () => {
+    const channel = uniqueChannel('outage');
+    const child = cli(['listen', channel, '--url', server.url], envWithout({}), 60_000);
+    await child.waitForOutput('stderr', /listening on/);
+    await server.stop();
+    await child.waitForOutput('stderr', /reconnecting failed: .*ECONNREFUSED/, 30_000);
+    await server.start();
+    await child.waitForOutput('stderr', /listening again \(backend pid \d+\)/, 30_000);
+    const sender = await connectClient(server.url);
+    try {
+      // The marker that every line before it is out.
+      await pgNotify(sender, channel, '"back"');
+      await child.waitForOutput('stdout', /"payload":"back"/);
+    } finally {
+      await sender.end();
+    }
+    child.kill('SIGINT');
+    expect(await child.exited).toBe(0);
+
+    const lines = child.stderr().split('\n');
+    expect(lines.filter((line) => line.includes('connection lost'))).toEqual([
+      expect.stringMatching(/^pgnotifier: connection lost: .+ \[\w+\]; retrying \(attempt 1\)$/) as string,
+    ]);
+    const failed = lines.filter((line) => line.includes('failed'));
+    expect(failed.length).toBeGreaterThanOrEqual(1);
+    for (const line of failed) expect(line).toMatch(/^pgnotifier: reconnecting failed: .*ECONNREFUSED.*; retrying \(attempt \d+\)$/);
+  }, 60_000);
 });
 
 describe('a password is never printed', () => {
