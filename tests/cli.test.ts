@@ -1,4 +1,5 @@
-import { MAX_CHANNEL_BYTES, MAX_PAYLOAD_BYTES } from '../src/index.js';
+import { reasonOf } from '../src/cli/listen.js';
+import { ConnectionError, MAX_CHANNEL_BYTES, MAX_PAYLOAD_BYTES, StandbyError, TransactionPoolerError } from '../src/index.js';
 import { startChild, envWithout } from './support/child.js';
 import { connectClient, databaseUrl, pgNotify, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js';
@@ -283,6 +284,26 @@ describe('a server that asks for a password none was given for (SCRAM: pg gives 
       expect(child.stderr()).toMatch(/cannot connect to postgres@127\.0\.0\.1:\d+\/postgres: .*password/);
     });
   }
+});
+
+describe('the reason printed for a failed or lost connection', () => {
+  test('a standby or a transaction pooler: the message that says what to do', () => {
+    const readOnly = Object.assign(new Error('cannot execute LISTEN during recovery'), { code: '25006' });
+    expect(reasonOf(new StandbyError({ cause: readOnly }))).toBe('Connected to a read-only standby; LISTEN needs the primary [25006]');
+    expect(reasonOf(new TransactionPoolerError())).toBe(new TransactionPoolerError().message);
+  });
+
+  test("the server's words with the SQLSTATE; a socket code only once", () => {
+    const fatal = Object.assign(new Error('terminating connection due to idle-session timeout'), { code: '57P05' });
+    expect(reasonOf(new ConnectionError('The listening connection was lost', { cause: fatal }))).toBe(
+      'terminating connection due to idle-session timeout [57P05]',
+    );
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    expect(reasonOf(new ConnectionError('Could not connect to PostgreSQL', { cause: refused, explain: true }))).toBe(
+      'connect ECONNREFUSED 127.0.0.1:1',
+    );
+    expect(reasonOf(new ConnectionError('No answer to the heartbeat'))).toBe('No answer to the heartbeat');
+  });
 });
 
 describe('pgnotifier listen through an outage of its server', () => {
