@@ -11,6 +11,7 @@ import {
   type DurableNotification,
   type NotifierError,
 } from '../src/index.js';
+import { startChild } from './support/child.js';
 import { closer, connectClient, databaseUrl, uniqueChannel, waitFor } from './support/db.js';
 
 jest.setTimeout(60_000);
@@ -208,4 +209,27 @@ test('bad durable calls are refused with typed errors and change nothing', () =>
   }
   expect(() => n.channel$('a', { durable: true, since: 'nope' })).toThrow(/cursor/);
   expect(n.channels()).toEqual({});
+});
+
+test('pgnotifier install creates the schema (two at once: both succeed); bad arguments are a usage error', async () => {
+  const own = uniqueChannel('cli_install');
+  const env = { ...process.env };
+  try {
+    const [a, b] = [
+      startChild('src/cli/main.ts', ['install', '--url', databaseUrl(), '--schema', own], env),
+      startChild('src/cli/main.ts', ['install', `--url=${databaseUrl()}`, `--schema=${own}`], env),
+    ];
+    expect([await a.exited, await b.exited]).toEqual([0, 0]);
+    expect(a.stderr()).toMatch(/installed/);
+    const { rows } = await admin.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2', [
+      own,
+      'messages',
+    ]);
+    expect(rows).toHaveLength(1);
+  } finally {
+    await admin.query(`DROP SCHEMA IF EXISTS "${own}" CASCADE`);
+  }
+  const bad = startChild('src/cli/main.ts', ['install', '--bogus'], env);
+  expect(await bad.exited).toBe(2);
+  expect(bad.stderr()).toMatch(/unexpected argument "--bogus"/);
 });
