@@ -88,7 +88,12 @@ export interface ChannelOptions<T> {
    * `'earliest'` (everything retained) or `'now'`; `{ after: cursor }` works too.
    * @defaultValue 'now': only messages committed after the observer subscribed
    */
-  readonly since?: string | { readonly after: string };
+  readonly since?:
+    | string
+    | {
+        /** The cursor of the last message already seen. */
+        readonly after: string;
+      };
   /**
    * How this Observable parses payloads; observers of one `channel$` call share one parse.
    * @defaultValue the notifier's `parse`

@@ -192,6 +192,11 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    * `removeChannels` and `close()` complete them. A NOTIFY sent before the LISTEN is in place is
    * not delivered: `await notifier.synced()` after subscribing waits for it.
    *
+   * With `{ durable: true }` it reads the channel's durable messages instead (published with
+   * `publish`): notifications with `id` and `cursor`, each observer from its own subscription or
+   * from `since` (a cursor, or `'earliest'`), paused while the channel is muted, never making the
+   * plain channel LISTENed.
+   *
    * @example
    * ```ts
    * notifier
@@ -298,6 +303,12 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    * still run. Callbacks are not awaited: an async callback's next call may start before its
    * previous promise settled (use `channel$` with `concatMap` for one at a time).
    *
+   * With `{ durable: true }` the pair is a durable consumer instead (see the README's "Durable
+   * channels"): its position is stored in the database under the subscriber key and the channel,
+   * the callback gets a fifth argument `{ id, cursor }` and is called one message at a time, the
+   * position moving past a message once the callback's promise settles. Muting it or its channel
+   * pauses it (the position holds); the promise resolves once its position is stored.
+   *
    * @example
    * ```ts
    * await notifier.subscribe(['mailer', 1], 'orders', async (id, channel, payload: { id: number }) => {
@@ -369,7 +380,8 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   /**
    * Unsubscribes an id from one channel (or several), or from all of its channels when none is
    * given: ends those Subscriptions. Other pairs of the id are untouched. The channel stays
-   * registered.
+   * registered. A durable pair's stored position is kept, unless `forget: true` deletes it (the
+   * promise then also waits for the deletion, and rejects if the server refuses it).
    *
    * @throws {@link UnknownSubscriberError}, {@link UnknownChannelError}, {@link InvalidArgumentError},
    * {@link InvalidChannelError}, {@link NotifierClosedError}

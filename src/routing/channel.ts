@@ -173,8 +173,8 @@ export class Channel {
     if (existing !== undefined) throw new Error(`pgnotifier: ${key} is a durable subscriber of ${this.name}`);
     const target = new CallbackTarget(id, callback);
     const muted$ = new BehaviorSubject(false);
-    // The source is chosen per subscriber: a durable subscriber would switch over its own reader
-    // here instead of the channel's fan-out, with the same mute state and the same lifetime.
+    // The source is chosen per subscriber: a durable subscriber switches over its own reader
+    // instead of the channel's fan-out (subscribeDurable), with the same mute state and lifetime.
     const delivery$ = this.#asConsumer(this.#fanOut.member(target));
     const subscription = muted$.pipe(switchMap((muted) => (muted ? EMPTY : delivery$))).subscribe();
     this.#subscribers.set(key, { target, muted$, subscription });
