@@ -1,5 +1,6 @@
 import type { ChannelRefusedError } from './channel-refused-error.js';
 import type { ConnectionError } from './connection-error.js';
+import type { DurableUnavailableError } from './durable-unavailable-error.js';
 import type { InvalidArgumentError } from './invalid-argument-error.js';
 import type { InvalidChannelError } from './invalid-channel-error.js';
 import type { NotifierClosedError } from './notifier-closed-error.js';
@@ -20,6 +21,7 @@ import type { UnknownSubscriberError } from './unknown-subscriber-error.js';
 export type KnownNotifierError =
   | ChannelRefusedError
   | ConnectionError
+  | DurableUnavailableError
   | InvalidArgumentError
   | InvalidChannelError
   | NotifierClosedError
