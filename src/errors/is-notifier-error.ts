@@ -8,6 +8,7 @@ import { NotifierError } from './notifier-error.js';
 import type { PayloadParseError } from './payload-parse-error.js';
 import type { PayloadTooLargeError } from './payload-too-large-error.js';
 import type { QueueUsageWarning } from './queue-usage-warning.js';
+import type { ReplayGapError } from './replay-gap-error.js';
 import type { StandbyError } from './standby-error.js';
 import type { SubscriberError } from './subscriber-error.js';
 import type { TransactionPoolerError } from './transaction-pooler-error.js';
@@ -28,6 +29,7 @@ export type KnownNotifierError =
   | PayloadParseError
   | PayloadTooLargeError
   | QueueUsageWarning
+  | ReplayGapError
   | StandbyError
   | SubscriberError
   | TransactionPoolerError
@@ -72,6 +74,7 @@ const KNOWN_NAMES: ReadonlySet<string> = new Set<KnownNotifierError['name']>([
   'PayloadParseError',
   'PayloadTooLargeError',
   'QueueUsageWarning',
+  'ReplayGapError',
   'StandbyError',
   'SubscriberError',
   'TransactionPoolerError',
