@@ -134,7 +134,12 @@ describe('relay through NATS', () => {
     if (nc === undefined) return;
     await expect(relay({ connection: databaseUrl(), nats: nc, channels: [] })).rejects.toThrow(/at least one channel/);
     await expect(relay({ connection: databaseUrl(), nats: nc, channels: ['x'], subjectPrefix: 'a.*' })).rejects.toThrow(/subjectPrefix/);
-    await expect(relay({ connection: databaseUrl(), nats: nc, durableChannels: ['x'] })).rejects.toThrow(/outbox/);
+    await expect(relay({ connection: databaseUrl(), nats: nc, durableChannels: ['x'], outbox: { schema: 'pg_x' } })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+    });
+    await expect(
+      relay({ connection: databaseUrl(), nats: nc, durableChannels: ['x'], outbox: { pollIntervalMs: -1 } }),
+    ).rejects.toMatchObject({ name: 'InvalidArgumentError' });
     await expect(relay({ connection: databaseUrl(), nats: { servers: 'nats://127.0.0.1:1' }, channels: ['x'] })).rejects.toMatchObject({
       name: 'ConnectionError',
     });

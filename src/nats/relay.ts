@@ -1,19 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, type PubAck } from '@nats-io/jetstream';
 import { headers, type NatsConnection } from '@nats-io/transport-node';
 import type { ClientConfig } from 'pg';
-import pg from 'pg';
-import { BehaviorSubject, Subscription, type Observable } from 'rxjs';
+import type pg from 'pg';
+import { BehaviorSubject, merge, Subject, Subscription, type Observable } from 'rxjs';
 
 import { channelList } from '../channel-name.js';
+import { DEFAULT_DURABLE_SCHEMA, durableWakeChannel } from '../durable/durable-schema-sql.js';
+import { PgDurableSource, type PgDurableSourceOptions } from '../durable/pg-durable-source.js';
 import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import { messageOf } from '../errors/message-of.js';
 import { Notifier } from '../notifier.js';
 import { backoffDelay, defaultReconnectOptions } from '../source/backoff.js';
-import type { DurableMessage, DurableSource } from '../source/durable-source.js';
+import type { DurableMessage } from '../source/durable-source.js';
 import type { Notification } from '../types.js';
 import { ANNOUNCE_INTERVAL_MS, HEADER, type RelayAnnouncement } from './headers.js';
 import { LOCK_QUERY, lockClient, type LockTiming } from './lock-connection.js';
@@ -30,7 +32,11 @@ export interface RelayOptions {
   readonly nats: NatsOption;
   /** Plain channels: LISTENed by the leading relay, published to `<prefix>.p.<token>`. */
   readonly channels?: Iterable<string>;
-  /** Durable channels: read from the outbox by every relay, published to the stream as `<prefix>.d.<token>`. */
+  /**
+   * Durable channels: read by the leading relay from the PostgreSQL outbox of the same database
+   * (the tables of `durableSchemaSql`, see {@link RelayOptions.outbox}), published to the stream
+   * as `<prefix>.d.<token>`.
+   */
   readonly durableChannels?: Iterable<string>;
   /** The subject prefix; relays with the same prefix elect one leader. @defaultValue 'pgnotifier' */
   readonly subjectPrefix?: string;
@@ -38,10 +44,12 @@ export interface RelayOptions {
   readonly stream?: string;
   /** Limits of the stream when the relay creates it (max age, duplicate window). */
   readonly streamLimits?: StreamLimits;
-  /** The PostgreSQL outbox that durable channels are read from; needed for `durableChannels`. */
-  readonly outbox?: DurableSource;
-  /** The outbox's schema, part of each durable message's `Nats-Msg-Id`. @defaultValue 'pgnotifier' */
-  readonly outboxSchema?: string;
+  /**
+   * The PostgreSQL outbox that durable channels are read from, in the database of `connection`:
+   * its schema (default `'pgnotifier'`, part of each message's `Nats-Msg-Id`; created by the relay
+   * where missing) and reading options. Wake-ups come on the leader's listening connection.
+   */
+  readonly outbox?: RelayOutboxOptions;
   /** This relay's id in status and announcements. @defaultValue `<host>:<pid>:<random>` */
   readonly id?: string;
   /** The `application_name` of the relay's PostgreSQL sessions. @defaultValue 'pgnotifier-relay' */
@@ -51,6 +59,9 @@ export interface RelayOptions {
   /** How often a follower tries the lock, in milliseconds. @defaultValue 500 */
   readonly followerPollMs?: number;
 }
+
+/** The outbox options of {@link RelayOptions}: those of `PgDurableSource`, but for `wake$` (the relay's own). */
+export type RelayOutboxOptions = Omit<PgDurableSourceOptions, 'wake$'>;
 
 /** A running relay, from {@link relay}. */
 export interface Relay {
@@ -73,8 +84,11 @@ export interface Relay {
  * network loses the lock within seconds). Only the leader LISTENs the plain channels and
  * publishes them to core NATS (at most once, like LISTEN); a leader that can no longer reach
  * PostgreSQL or NATS steps down, and each new leader announces a takeover on `<prefix>.relay`,
- * which makes the consumers' `resync$` fire. Durable channels are published by every relay from
- * one shared outbox position to JetStream, deduplicated by `Nats-Msg-Id`.
+ * which makes the consumers' `resync$` fire. Durable channels are read from the PostgreSQL
+ * outbox by the leader, from one position stored in the database that every relay shares (a new
+ * leader resumes where the last one stored it), and published to JetStream with `Nats-Msg-Id` =
+ * `<system identifier>:<database oid>:<schema>:<message id>`: what a dead leader published but
+ * had not yet stored is dropped by the stream's duplicate window when the next one publishes it again.
  *
  * @example
  * ```ts
@@ -121,7 +135,7 @@ interface Settings {
   readonly channels: readonly string[];
   readonly durableChannels: readonly string[];
   readonly limits: StreamLimits;
-  readonly outbox: DurableSource | undefined;
+  readonly outbox: RelayOutboxOptions;
   readonly schema: string;
   readonly timing: Required<LockTiming>;
   readonly pollMs: number;
@@ -139,10 +153,14 @@ function resolveOptions(options: RelayOptions): Settings {
   const durableChannels = options.durableChannels === undefined ? [] : channelList(options.durableChannels);
   if (channels.length + durableChannels.length === 0)
     throw new InvalidArgumentError('relay() needs at least one channel (channels or durableChannels)');
-  if (durableChannels.length > 0 && options.outbox === undefined) {
-    throw new InvalidArgumentError('durableChannels need the PostgreSQL outbox they are read from (outbox)');
-  }
   const base = typeof connection === 'string' ? { connectionString: connection } : { ...connection };
+  const outbox: RelayOutboxOptions = options.outbox ?? {};
+  if (typeof (outbox as unknown) !== 'object' || (outbox as unknown) === null)
+    throw new InvalidArgumentError('outbox must be an object of PgDurableSource options');
+  const schema = outbox.schema ?? DEFAULT_DURABLE_SCHEMA;
+  // Checks the schema and every other outbox option now (InvalidArgumentError); a pool connects
+  // only when it is first used, so this one costs nothing.
+  void new PgDurableSource(base, { ...outbox, schema }).close();
   const positive = (value: number | undefined, name: string, fallback: number): number => {
     if (value === undefined) return fallback;
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
@@ -157,8 +175,8 @@ function resolveOptions(options: RelayOptions): Settings {
     channels,
     durableChannels,
     limits: options.streamLimits ?? {},
-    outbox: options.outbox,
-    schema: options.outboxSchema ?? 'pgnotifier',
+    outbox,
+    schema,
     timing: {
       checkIntervalMs: positive(options.lock?.checkIntervalMs, 'lock.checkIntervalMs', 1_000),
       checkTimeoutMs: positive(options.lock?.checkTimeoutMs, 'lock.checkTimeoutMs', 2_000),
@@ -224,26 +242,13 @@ class RelayRunner implements Relay {
     this.#wiring.add(() => {
       announcements.unsubscribe();
     });
-    if (this.#settings.channels.length > 0) this.#loop = this.#elect();
-    else this.#setRole('follower');
+    this.#loop = this.#elect();
   }
 
-  /** Creates the stream and starts publishing the durable channels (every relay does). */
+  /** Creates the stream for the durable channels where it is absent. */
   async startDurable(): Promise<void> {
-    const { durableChannels, outbox, stream, prefix, limits } = this.#settings;
-    if (durableChannels.length === 0 || outbox === undefined) return;
-    await ensureStream(this.#nc, stream, prefix, limits);
-    const idPrefix = await messageIdPrefix(this.#settings.config, this.#settings.schema);
-    const consumer = `pgnotifier-relay ${prefix}`;
-    for (const channel of durableChannels) {
-      const subject = durableSubject(prefix, channel);
-      this.#wiring.add(outbox.consume(consumer, channel, (message) => this.#publishDurable(subject, idPrefix, message)).subscribe());
-    }
-    this.#wiring.add(
-      outbox.errors$.subscribe((error) => {
-        this.#lastError = error.message;
-      }),
-    );
+    const { durableChannels, stream, prefix, limits } = this.#settings;
+    if (durableChannels.length > 0) await ensureStream(this.#nc, stream, prefix, limits);
   }
 
   async close(): Promise<void> {
@@ -305,7 +310,7 @@ class RelayRunner implements Relay {
 
   /** One term as leader; returns when it ends (a lost connection, NATS down, or close). */
   async #lead(client: pg.Client): Promise<void> {
-    const { config, channels, timing } = this.#settings;
+    const { config, channels, durableChannels, timing, schema } = this.#settings;
     let reason: Error | undefined;
     let end!: () => void;
     const ended = new Promise<void>((resolve) => (end = resolve));
@@ -337,7 +342,13 @@ class RelayRunner implements Relay {
         }),
       );
     }
+    // The outbox's wake-ups arrive on this notifier's connection: no second listening session.
+    const wake = new Subject<unknown>();
+    if (durableChannels.length > 0) {
+      wiring.add(notifier.channel$<string>(durableWakeChannel(schema)).subscribe(wake));
+    }
     const timers: NodeJS.Timeout[] = [];
+    let outbox: PgDurableSource | undefined;
     await Promise.race([notifier.start(), ended]);
     if (reason === undefined) {
       // Everything is LISTENed: from here on nothing is missed, so consumers may re-read now.
@@ -362,8 +373,19 @@ class RelayRunner implements Relay {
           );
         }, timing.checkIntervalMs),
       );
+      if (durableChannels.length > 0) {
+        try {
+          outbox = await this.#startOutbox(client, merge(wake, notifier.resync$), wiring, ended);
+        } catch (error) {
+          stepDown(new ConnectionError('Cannot start reading the durable outbox', { cause: error, explain: true }));
+        }
+      }
     }
     await ended;
+    // Closed before anything else: a publish cut short by the end of the term never settles (see
+    // #publishDurable), and with the pools ended no position can move past it.
+    await outbox?.close().catch(() => undefined);
+    this.#durable.lag = 0;
     for (const timer of timers) clearInterval(timer);
     this.#stepDown = undefined;
     // close() first: unsubscribing first would UNLISTEN each channel on the way out.
@@ -374,6 +396,36 @@ class RelayRunner implements Relay {
       this.#lastError = reason === undefined ? undefined : messageOf(reason);
       this.#state.next({ role: 'follower', ...(reason === undefined ? {} : { error: reason }) });
     }
+  }
+
+  /**
+   * Starts the leader's outbox readers: one stored position per durable channel, under a consumer
+   * name that every relay of this prefix shares, so the next leader resumes where this one stopped.
+   */
+  async #startOutbox(client: pg.Client, wake$: Observable<unknown>, wiring: Subscription, ended: Promise<void>): Promise<PgDurableSource> {
+    const { config, prefix, schema, outbox: options, durableChannels } = this.#settings;
+    const { rows } = await client.query<{ system: string; database: string }>(MESSAGE_ID_QUERY);
+    const row = rows[0];
+    if (row === undefined) throw new Error('cannot read the system identifier and database oid');
+    const idPrefix = `${row.system}:${row.database}:${schema}`;
+    const outbox = new PgDurableSource(config, { poolSize: 2, ...options, schema, wake$ });
+    wiring.add(
+      outbox.errors$.subscribe((error) => {
+        this.#lastError = error.message;
+      }),
+    );
+    try {
+      await outbox.install();
+    } catch (error) {
+      // E.g. no right to create it: the tables may exist all the same (readers report otherwise).
+      this.#lastError = `Installing the outbox schema ${JSON.stringify(schema)} failed: ${messageOf(error)}`;
+    }
+    const consumer = `pgnotifier-relay ${prefix}`;
+    for (const channel of durableChannels) {
+      const subject = durableSubject(prefix, channel);
+      wiring.add(outbox.consume(consumer, channel, (message) => this.#publishDurable(subject, idPrefix, message, ended)).subscribe());
+    }
+    return outbox;
   }
 
   #announce(since: string, takeover: boolean): void {
@@ -400,7 +452,13 @@ class RelayRunner implements Relay {
     }
   }
 
-  async #publishDurable(subject: string, idPrefix: string, message: DurableMessage): Promise<void> {
+  /**
+   * Publishes one outbox message to JetStream. The outbox moves past a message once this settles,
+   * so it settles only when JetStream has it: failures are retried until the term ends, and then
+   * it never settles (the outbox is closed first, so its position stays before the message, and
+   * the next leader publishes it again).
+   */
+  async #publishDurable(subject: string, idPrefix: string, message: DurableMessage, ended: Promise<void>): Promise<void> {
     this.#durable.taken++;
     this.#durable.lag++;
     const h = headers();
@@ -408,22 +466,22 @@ class RelayRunner implements Relay {
     h.set(HEADER.pid, String(message.pid));
     h.set(HEADER.id, message.id);
     const js = jetstream(this.#nc);
-    try {
-      // The outbox moves past a message once this settles: keep trying until JetStream has it.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const ack = await js.publish(subject, message.payload, { msgID: `${idPrefix}:${message.id}`, headers: h });
-          if (ack.duplicate) this.#durable.duplicates++;
-          else this.#durable.published++;
-          return;
-        } catch (error) {
-          this.#lastError = messageOf(error);
-          if (this.#closed) throw error;
-          await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, defaultReconnectOptions)));
-        }
+    const termEnded = ended.then((): typeof TERM_ENDED => TERM_ENDED);
+    for (let attempt = 1; ; attempt++) {
+      let ack: PubAck | typeof TERM_ENDED;
+      try {
+        ack = await Promise.race([js.publish(subject, message.payload, { msgID: `${idPrefix}:${message.id}`, headers: h }), termEnded]);
+      } catch (error) {
+        this.#lastError = messageOf(error);
+        const delay = new Promise<void>((resolve) => setTimeout(resolve, backoffDelay(attempt, defaultReconnectOptions)).unref());
+        if ((await Promise.race([delay, termEnded])) === TERM_ENDED) return never();
+        continue;
       }
-    } finally {
+      if (ack === TERM_ENDED) return never();
+      if (ack.duplicate) this.#durable.duplicates++;
+      else this.#durable.published++;
       this.#durable.lag--;
+      return;
     }
   }
 
@@ -462,21 +520,16 @@ class RelayRunner implements Relay {
   }
 }
 
-/** `<system identifier>:<database oid>:<schema>`: with the message id, unique across databases. */
-async function messageIdPrefix(config: ClientConfig, schema: string): Promise<string> {
-  const client = new pg.Client(config);
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ system: string; database: string }>(
-      'SELECT (SELECT system_identifier::text FROM pg_control_system()) AS system, oid::text AS database FROM pg_database WHERE datname = current_database()',
-    );
-    const row = rows[0];
-    if (row === undefined) throw new Error('cannot read the database oid');
-    return `${row.system}:${row.database}:${schema}`;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+/** `<system identifier>:<database oid>` of the lock session: with the schema and message id, unique across databases. */
+const MESSAGE_ID_QUERY =
+  'SELECT (SELECT system_identifier::text FROM pg_control_system()) AS system, oid::text AS database FROM pg_database WHERE datname = current_database()';
+
+/** What a durable publish cut short by the end of a term resolves its race with. */
+const TERM_ENDED: unique symbol = Symbol('term ended');
+
+/** A promise that never settles: garbage once nothing refers to it. */
+function never(): Promise<never> {
+  return new Promise<never>(() => undefined);
 }
 
 async function endClient(client: pg.Client): Promise<void> {
