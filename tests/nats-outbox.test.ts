@@ -3,7 +3,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { filter, firstValueFrom, type Subscription } from 'rxjs';
 
 import { PgDurableSource, type DurableMessage } from '../src/index.js';
-import { durableConsumerName, NatsDurable, relay, type Relay } from '../src/nats/index.js';
+import { durableConsumerName, NatsDurable, NatsSource, relay, type Relay } from '../src/nats/index.js';
 import { startChild, type Child } from './support/child.js';
 import { databaseUrl, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 import { NATS_URL, natsOrSkip } from './support/nats.js';
@@ -166,4 +166,41 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
     expect(first.stdout()).not.toMatch(/^got \d+ 200$/m);
     expect(r.status().durable).toMatchObject({ taken: 300, published: 300, lag: 0 });
   }, 90_000);
+
+  it('NatsSource.durable: publish() goes through the outbox of its connection (installed by install()), which the relay carries to JetStream', async () => {
+    if (nc === undefined) return;
+    const { stream, channel, prefix, schema } = await setup();
+    const r = await relay({
+      connection: databaseUrl(),
+      nats: nc,
+      durableChannels: [channel],
+      subjectPrefix: prefix,
+      stream,
+      outbox: { schema },
+    });
+    cleanups.push(() => r.close());
+    await firstValueFrom(r.state$.pipe(filter((state) => state.role === 'leader')));
+    const source = new NatsSource({ nats: nc, subjectPrefix: prefix, stream, connection: databaseUrl(), outbox: { schema } });
+    cleanups.push(() => source.dispose());
+    await source.durable.install();
+    const seen: DurableMessage[] = [];
+    const reading = source.durable.read(channel, 'earliest').subscribe((message) => seen.push(message));
+    cleanups.push(() => {
+      reading.unsubscribe();
+      return Promise.resolve();
+    });
+    const id = await source.durable.publish(channel, '{"via":"outbox"}');
+    await waitFor('the message through the relay', () => seen.length === 1);
+    expect(seen[0]).toMatchObject({ id, channel, payload: '{"via":"outbox"}' });
+
+    expect(() => new NatsSource({ nats: nc!, outbox: { schema } })).toThrow(
+      expect.objectContaining({ name: 'InvalidArgumentError' }) as Error,
+    );
+    expect(() => new NatsSource({ nats: nc!, connection: databaseUrl(), outbox: { schema: 'pg_bad' } })).toThrow(
+      expect.objectContaining({ name: 'InvalidArgumentError' }) as Error,
+    );
+    expect(() => new NatsSource({ nats: nc! }).durable.publish(channel, 'x')).toThrow(
+      expect.objectContaining({ name: 'NoDatabaseError' }) as Error,
+    );
+  });
 });

@@ -180,8 +180,9 @@ export class NatsDurable implements DurableSource {
     return this.#outbox.publish(channel, payload);
   }
 
+  /** Creates the stream where it is absent, and the outbox's tables when there is an outbox. */
   async install(): Promise<void> {
-    await ensureStream(await this.#nats(), this.#stream, this.#prefix, this.#limits);
+    await Promise.all([ensureStream(await this.#nats(), this.#stream, this.#prefix, this.#limits), this.#outbox?.install()]);
   }
 
   /** Ends `errors$`. */

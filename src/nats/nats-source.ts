@@ -7,7 +7,7 @@ import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import { pgNotifyQuery } from '../payload/serialize.js';
 import { backoffDelay, defaultReconnectOptions } from '../source/backoff.js';
-import type { DurableSource } from '../source/durable-source.js';
+import { PgDurableSource } from '../durable/pg-durable-source.js';
 import type { NotificationSource, RawNotification, SourceState } from '../source/notification-source.js';
 import { HEADER, headerOf, type RelayAnnouncement } from './headers.js';
 import { connectNats, isNatsConnection, serverList, type NatsOption } from './nats-connection.js';
@@ -31,10 +31,13 @@ export interface NatsSourceOptions {
    */
   readonly connection?: string | ClientConfig;
   /**
-   * The PostgreSQL outbox that durable `publish()` stores into (the relay carries it to
-   * JetStream). Without it durable publishes throw {@link NoDatabaseError}.
+   * The PostgreSQL outbox that durable `publish()` stores into, in the database of `connection`
+   * (the relay carries it to JetStream): its schema, as the relay's `outbox.schema`.
    */
-  readonly outbox?: DurableSource;
+  readonly outbox?: {
+    /** The outbox schema. @defaultValue 'pgnotifier' */
+    readonly schema?: string;
+  };
 }
 
 /** What {@link NatsSource.status} reports: a fresh, JSON-serialisable snapshot. */
@@ -95,6 +98,7 @@ export class NatsSource implements NotificationSource {
   #takeovers = 0;
   #leader: { relay: string; since: string; lastSeen: string } | undefined;
   #sender: pg.Pool | undefined;
+  readonly #outbox: PgDurableSource | undefined;
   #waiters: ((nc: NatsConnection) => void)[] = [];
   #disposed = false;
 
@@ -116,11 +120,21 @@ export class NatsSource implements NotificationSource {
         : typeof options.connection === 'string'
           ? { connectionString: options.connection }
           : { ...options.connection };
+    if (options.outbox !== undefined && this.#connection === undefined)
+      throw new InvalidArgumentError('NatsSource: outbox needs connection, the database the outbox is in');
+    // Its pools connect on the first publish (or install): nothing is opened for a source that only receives.
+    this.#outbox =
+      this.#connection === undefined
+        ? undefined
+        : new PgDurableSource(this.#connection, {
+            ...(options.outbox?.schema === undefined ? {} : { schema: options.outbox.schema }),
+            poolSize: 2,
+          });
     this.durable = new NatsDurable({
       nats: () => this.#connected(),
       subjectPrefix: this.#prefix,
       ...(options.stream === undefined ? {} : { stream: options.stream }),
-      ...(options.outbox === undefined ? {} : { outbox: options.outbox }),
+      ...(this.#outbox === undefined ? {} : { outbox: this.#outbox }),
     });
   }
 
@@ -206,6 +220,7 @@ export class NatsSource implements NotificationSource {
     this.#disposed = true;
     await this.stop();
     this.durable.close();
+    await this.#outbox?.close();
     this.#notifications.complete();
     this.#state.complete();
     const sender = this.#sender;
@@ -318,8 +333,10 @@ export class NatsSource implements NotificationSource {
   #connected(): Promise<NatsConnection> {
     const nc = this.#nc;
     if (nc !== undefined) return Promise.resolve(nc);
+    // Waiting first: with a NatsConnection given, start() connects synchronously.
+    const connected = new Promise<NatsConnection>((resolve) => this.#waiters.push(resolve));
     this.start();
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return connected;
   }
 
   #senderPool(what: string): pg.Pool {
