@@ -350,6 +350,20 @@ class RelayRunner implements Relay {
     const timers: NodeJS.Timeout[] = [];
     let outbox: PgDurableSource | undefined;
     await Promise.race([notifier.start(), ended]);
+    let termOver = false;
+    if (reason === undefined && durableChannels.length > 0) {
+      // Before leading is announced: a leader carries its durable channels (the outbox installed).
+      const starting = this.#startOutbox(client, merge(wake, notifier.resync$), wiring, ended).then(
+        (started) => {
+          outbox = started;
+          if (termOver) void started.close();
+        },
+        (error: unknown) => {
+          stepDown(new ConnectionError('Cannot start reading the durable outbox', { cause: error, explain: true }));
+        },
+      );
+      await Promise.race([starting, ended]);
+    }
     if (reason === undefined) {
       // Everything is LISTENed: from here on nothing is missed, so consumers may re-read now.
       this.#leader = { relay: this.id, since };
@@ -373,17 +387,11 @@ class RelayRunner implements Relay {
           );
         }, timing.checkIntervalMs),
       );
-      if (durableChannels.length > 0) {
-        try {
-          outbox = await this.#startOutbox(client, merge(wake, notifier.resync$), wiring, ended);
-        } catch (error) {
-          stepDown(new ConnectionError('Cannot start reading the durable outbox', { cause: error, explain: true }));
-        }
-      }
     }
     await ended;
-    // Closed before anything else: a publish cut short by the end of the term never settles (see
-    // #publishDurable), and with the pools ended no position can move past it.
+    termOver = true;
+    // Closed first: a publish cut short by the end of the term never settles (see #publishDurable),
+    // and with the pools ended no position can move past it either way.
     await outbox?.close().catch(() => undefined);
     this.#durable.lag = 0;
     for (const timer of timers) clearInterval(timer);
