@@ -88,7 +88,8 @@ export class NatsSource implements NotificationSource {
   readonly #prefix: string;
   readonly #notifications = new Subject<RawNotification>();
   readonly #state = new BehaviorSubject<SourceState>({ status: 'idle' });
-  readonly #subscriptions = new Map<string, NatsSubscription>();
+  /** Per subject: the NATS subscription and the session whose LISTEN it serves. */
+  readonly #subscriptions = new Map<string, { readonly subscription: NatsSubscription; session: number }>();
   readonly #connection: ClientConfig | undefined;
   #nc: NatsConnection | undefined;
   #announcements: NatsSubscription | undefined;
@@ -174,7 +175,7 @@ export class NatsSource implements NotificationSource {
     // Nothing on NATS can be refused the way a LISTEN on a standby is; start a new session anyway.
     if (this.#state.getValue().status !== 'connected') return;
     this.#state.next({ status: 'reconnecting', attempt: 1, error: reason });
-    this.#state.next({ status: 'connected', session: ++this.#sessions });
+    this.#newSession();
   }
 
   listen(channel: string): ObservableInput<unknown> {
@@ -183,15 +184,17 @@ export class NatsSource implements NotificationSource {
       if (nc === undefined || this.#state.getValue().status !== 'connected')
         return throwError(() => new ConnectionError('Not connected to NATS'));
       const subject = plainSubject(this.#prefix, channel);
-      if (!this.#subscriptions.has(subject)) {
-        this.#subscriptions.set(
-          subject,
-          nc.subscribe(subject, {
-            callback: (error, msg) => {
-              if (error === null) this.#deliver(channel, msg);
-            },
-          }),
-        );
+      const kept = this.#subscriptions.get(subject);
+      if (kept !== undefined) {
+        // Kept across the session change: nothing sent meanwhile was dropped here.
+        kept.session = this.#sessions;
+      } else {
+        const subscription = nc.subscribe(subject, {
+          callback: (error, msg) => {
+            if (error === null) this.#deliver(channel, msg);
+          },
+        });
+        this.#subscriptions.set(subject, { subscription, session: this.#sessions });
       }
       // The server has the subscription once it answered a PING sent after it.
       return from(nc.flush());
@@ -201,7 +204,7 @@ export class NatsSource implements NotificationSource {
   unlisten(channel: string): ObservableInput<unknown> {
     return defer(() => {
       const subject = plainSubject(this.#prefix, channel);
-      this.#subscriptions.get(subject)?.unsubscribe();
+      this.#subscriptions.get(subject)?.subscription.unsubscribe();
       this.#subscriptions.delete(subject);
       const nc = this.#nc;
       if (nc === undefined || this.#state.getValue().status !== 'connected')
@@ -292,7 +295,7 @@ export class NatsSource implements NotificationSource {
           case 'reconnect':
             // The client subscribed everything again; what was sent in between is lost.
             attempt = 0;
-            this.#state.next({ status: 'connected', session: ++this.#sessions });
+            this.#newSession();
             break;
           default:
             break;
@@ -319,14 +322,31 @@ export class NatsSource implements NotificationSource {
       // A new leader: notifications sent while there was none are lost. A new session makes the
       // notifier subscribe again (kept subscriptions stay) and emit resync$.
       this.#takeovers++;
-      this.#state.next({ status: 'connected', session: ++this.#sessions });
+      this.#newSession();
+    }
+  }
+
+  /**
+   * A new session on a connection that keeps its subscriptions (NATS resubscribes them itself):
+   * the notifier LISTENs what it wants again, at once, which keeps those; what it did not LISTEN
+   * again (a channel given up meanwhile, whose UNLISTEN was never sent as the old session was
+   * over) is unsubscribed, else it would stay subscribed for good. A wanted channel LISTENed later
+   * than that is simply subscribed again.
+   */
+  #newSession(): void {
+    const session = ++this.#sessions;
+    this.#state.next({ status: 'connected', session });
+    for (const [subject, entry] of this.#subscriptions) {
+      if (entry.session === session) continue;
+      entry.subscription.unsubscribe();
+      this.#subscriptions.delete(subject);
     }
   }
 
   #dropSubscriptions(): void {
     this.#announcements?.unsubscribe();
     this.#announcements = undefined;
-    for (const subscription of this.#subscriptions.values()) subscription.unsubscribe();
+    for (const { subscription } of this.#subscriptions.values()) subscription.unsubscribe();
     this.#subscriptions.clear();
   }
 
