@@ -9,6 +9,8 @@ import { encodeSubjectToken } from './subject-token.js';
  *
  * @example
  * ```ts
+ * import { durableConsumerName } from 'pgnotifier/nats';
+ *
  * durableConsumerName('mailer', 'orders'); // 'mailer_orders_3b1f…' (58 characters at most)
  * ```
  */

@@ -20,7 +20,7 @@ export interface NatsSourceOptions {
   /** A NATS connection you made (and close yourself), or `{ servers }` for one the source makes and closes. */
   readonly nats?: NatsOption;
   /** Shorthand for `nats: { servers }`. */
-  readonly servers?: string | readonly string[];
+  readonly servers?: string | readonly string[] | undefined;
   /** The relay's subject prefix. @defaultValue 'pgnotifier' */
   readonly subjectPrefix?: string;
   /** The relay's JetStream stream, for durable channels. @defaultValue 'PGNOTIFIER' */
@@ -29,7 +29,7 @@ export interface NatsSourceOptions {
    * PostgreSQL, for `notify()` (and durable `publish()`): they go through the database, and the
    * relay carries them to NATS. Without it they throw {@link NoDatabaseError}.
    */
-  readonly connection?: string | ClientConfig;
+  readonly connection?: string | ClientConfig | undefined;
   /**
    * The PostgreSQL outbox that durable `publish()` stores into, in the database of `connection`
    * (the relay carries it to JetStream): its schema, as the relay's `outbox.schema`.

@@ -94,7 +94,7 @@ export interface Relay {
  * ```ts
  * import { relay } from 'pgnotifier/nats';
  *
- * const r = await relay({ connection: process.env.DATABASE_URL, nats: { servers: 'nats://127.0.0.1:4222' }, channels: ['orders'] });
+ * const r = await relay({ connection: process.env.DATABASE_URL ?? 'postgres://localhost/app', nats: { servers: 'nats://127.0.0.1:4222' }, channels: ['orders'] });
  * process.once('SIGTERM', () => void r.close());
  * ```
  *

@@ -12,6 +12,8 @@ const TOKEN = /^(?:[A-Za-z0-9_-]|=[0-9A-F]{2})+$/;
  *
  * @example
  * ```ts
+ * import { encodeSubjectToken } from 'pgnotifier/nats';
+ *
  * encodeSubjectToken('orders'); // 'orders'
  * encodeSubjectToken('a.b *'); // 'a=2Eb=20=2A'
  * ```
