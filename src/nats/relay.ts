@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
 import { jetstream, type PubAck } from '@nats-io/jetstream';
-import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { ClientConfig } from 'pg';
 import type pg from 'pg';
 import { BehaviorSubject, merge, Subject, Subscription, type Observable } from 'rxjs';
@@ -350,13 +350,13 @@ class RelayRunner implements Relay {
     const timers: NodeJS.Timeout[] = [];
     let outbox: PgDurableSource | undefined;
     await Promise.race([notifier.start(), ended]);
-    let termOver = false;
+    const term: Term = { over: false, aborts: new Set() };
     if (reason === undefined && durableChannels.length > 0) {
       // Before leading is announced: a leader carries its durable channels (the outbox installed).
-      const starting = this.#startOutbox(client, merge(wake, notifier.resync$), wiring, ended).then(
+      const starting = this.#startOutbox(client, merge(wake, notifier.resync$), wiring, term).then(
         (started) => {
           outbox = started;
-          if (termOver) void started.close();
+          if (term.over) void started.close();
         },
         (error: unknown) => {
           stepDown(new ConnectionError('Cannot start reading the durable outbox', { cause: error, explain: true }));
@@ -389,7 +389,8 @@ class RelayRunner implements Relay {
       );
     }
     await ended;
-    termOver = true;
+    term.over = true;
+    for (const abort of term.aborts) abort();
     // Closed first: a publish cut short by the end of the term never settles (see #publishDurable),
     // and with the pools ended no position can move past it either way.
     await outbox?.close().catch(() => undefined);
@@ -410,7 +411,7 @@ class RelayRunner implements Relay {
    * Starts the leader's outbox readers: one stored position per durable channel, under a consumer
    * name that every relay of this prefix shares, so the next leader resumes where this one stopped.
    */
-  async #startOutbox(client: pg.Client, wake$: Observable<unknown>, wiring: Subscription, ended: Promise<void>): Promise<PgDurableSource> {
+  async #startOutbox(client: pg.Client, wake$: Observable<unknown>, wiring: Subscription, term: Term): Promise<PgDurableSource> {
     const { config, prefix, schema, outbox: options, durableChannels } = this.#settings;
     const { rows } = await client.query<{ system: string; database: string }>(MESSAGE_ID_QUERY);
     const row = rows[0];
@@ -431,7 +432,7 @@ class RelayRunner implements Relay {
     const consumer = `pgnotifier-relay ${prefix}`;
     for (const channel of durableChannels) {
       const subject = durableSubject(prefix, channel);
-      wiring.add(outbox.consume(consumer, channel, (message) => this.#publishDurable(subject, idPrefix, message, ended)).subscribe());
+      wiring.add(outbox.consume(consumer, channel, (message) => this.#publishDurable(subject, idPrefix, message, term)).subscribe());
     }
     return outbox;
   }
@@ -466,15 +467,38 @@ class RelayRunner implements Relay {
    * it never settles (the outbox is closed first, so its position stays before the message, and
    * the next leader publishes it again).
    */
-  async #publishDurable(subject: string, idPrefix: string, message: DurableMessage, ended: Promise<void>): Promise<void> {
+  async #publishDurable(subject: string, idPrefix: string, message: DurableMessage, term: Term): Promise<void> {
     this.#durable.taken++;
     this.#durable.lag++;
     const h = headers();
     h.set(HEADER.channel, encodeURIComponent(message.channel));
     h.set(HEADER.pid, String(message.pid));
     h.set(HEADER.id, message.id);
+    if (term.over) return never();
+    // One abort per message in flight, dropped when it settles: a race against one promise for
+    // the whole term would keep a reaction per message until the term ends.
+    let abort!: () => void;
+    const termEnded = new Promise<typeof TERM_ENDED>((resolve) => {
+      abort = () => {
+        resolve(TERM_ENDED);
+      };
+    });
+    term.aborts.add(abort);
+    try {
+      await this.#publishUntilAcked(subject, idPrefix, message, h, termEnded);
+    } finally {
+      term.aborts.delete(abort);
+    }
+  }
+
+  async #publishUntilAcked(
+    subject: string,
+    idPrefix: string,
+    message: DurableMessage,
+    h: MsgHdrs,
+    termEnded: Promise<typeof TERM_ENDED>,
+  ): Promise<void> {
     const js = jetstream(this.#nc);
-    const termEnded = ended.then((): typeof TERM_ENDED => TERM_ENDED);
     for (let attempt = 1; ; attempt++) {
       let ack: PubAck | typeof TERM_ENDED;
       try {
@@ -534,6 +558,12 @@ const MESSAGE_ID_QUERY =
 
 /** What a durable publish cut short by the end of a term resolves its race with. */
 const TERM_ENDED: unique symbol = Symbol('term ended');
+
+/** One term as leader, as its durable publishes see it: ended, and how to cut short those in flight. */
+interface Term {
+  over: boolean;
+  readonly aborts: Set<() => void>;
+}
 
 /** A promise that never settles: garbage once nothing refers to it. */
 function never(): Promise<never> {
