@@ -76,7 +76,9 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
   it('two relays, 20 consumers, 1,000 messages, the leader SIGKILLed halfway: every consumer gets each message once, in order', async () => {
     if (nc === undefined) return;
     const setting = await setup();
-    const { stream, channel, outbox, prefix } = setting;
+    const { stream, channel, outbox, prefix, schema } = setting;
+    const positionQuery = `SELECT since::text, upto::text, last_id::text FROM "${schema}".positions WHERE consumer = $1 AND channel = $2`;
+    const relayConsumer = [`pgnotifier-relay ${prefix}`, channel];
     const first = startRelayChild(setting);
     await first.waitForOutput('stdout', /role leader/);
     const second = startRelayChild(setting);
@@ -104,8 +106,10 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
     }
 
     const ids: string[] = [];
+    let earlier: { since: string; upto: string; last_id: string } | undefined;
     for (let n = 1; n <= 1_000; n++) {
       ids.push(await outbox.publish(channel, JSON.stringify({ n })));
+      if (n === 300) earlier = (await db.client.query<NonNullable<typeof earlier>>(positionQuery, relayConsumer)).rows[0];
       // Halfway, while it is publishing: the relay dies with messages in flight.
       if (n === 500) {
         await waitFor('the leader to publish a first message', () => received[0]!.length > 0, 30_000);
@@ -122,9 +126,29 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
       expect(messages.slice(0, 3).map((m) => m.payload)).toEqual(['{"n":1}', '{"n":2}', '{"n":3}']);
       expect(messages[0]!.channel).toBe(channel);
     }
-    const info = await (await jetstreamManager(nc)).streams.info(stream);
+    let info = await (await jetstreamManager(nc)).streams.info(stream);
     expect(info.state.messages).toBe(1_001);
-  }, 150_000);
+
+    // A relay resuming from a position well behind what was published (as one would after a crash
+    // before its stores reached the database) publishes hundreds of messages again: the stream
+    // drops them all by their Nats-Msg-Id, within its duplicate window.
+    second.kill('SIGTERM');
+    await second.exited;
+    expect(earlier).toBeDefined();
+    await db.client.query(`UPDATE "${schema}".positions SET since = $3, upto = $4, last_id = $5 WHERE consumer = $1 AND channel = $2`, [
+      ...relayConsumer,
+      earlier!.since,
+      earlier!.upto,
+      earlier!.last_id,
+    ]);
+    const third = startRelayChild(setting);
+    await third.waitForOutput('stdout', /role leader/, 30_000);
+    const last = await outbox.publish(channel, 'last');
+    await waitFor('every consumer to get the last marker', () => received.every((m) => m.at(-1)?.id === last), 60_000);
+    for (const messages of received) expect(messages.map((m) => m.id)).toEqual([...ids, end, last]);
+    info = await (await jetstreamManager(nc)).streams.info(stream);
+    expect(info.state.messages).toBe(1_002);
+  }, 180_000);
 
   it('a consumer process SIGKILLed mid-stream and restarted with the same id resumes without loss', async () => {
     if (nc === undefined) return;
