@@ -23,6 +23,7 @@ const moduleNameMapper = {
   '^(\\.{1,2}/.*)\\.js$': '$1',
   // Examples import the package by name, as users do; here that name is the source.
   '^pgnotifier$': '<rootDir>/src/index.ts',
+  '^pgnotifier/nats$': '<rootDir>/src/nats/index.ts',
 };
 
 const config: Config = {

@@ -1,6 +1,5 @@
 // Scenario 8 of npm run bench: durable channels against plain NOTIFY, in the same run.
 import pg from 'pg';
-import { merge } from 'rxjs';
 
 import { durableSchemaSql, Notifier, PgDurableSource } from '../src/index.js';
 
@@ -40,21 +39,16 @@ function counter(): { hit: () => void; until: (count: number) => Promise<void>; 
   };
 }
 
-/** A durable reader woken by a notifier's wake channel, as the notifier will wire it. */
+/** A durable reader: a notifier's durable channel$ (woken on its own listening connection). */
 async function durableReader(url: string, schema: string, channel: string, onMessage: () => void) {
-  const notifier = new Notifier(url, { parse: 'raw' });
-  const probe = new PgDurableSource(url, { schema });
-  const wakeChannel = probe.wakeChannel;
-  await probe.close();
-  const source = new PgDurableSource(url, { schema, wake$: merge(notifier.channel$(wakeChannel), notifier.resync$) });
-  await notifier.start();
-  const after = await source.now();
-  const subscription = source.read(channel, { after }).subscribe(onMessage);
+  const notifier = new Notifier(url, { parse: 'raw', durable: { schema } });
+  const subscription = notifier.channel$(channel, { durable: true }).subscribe(onMessage);
+  // Its start is known once its position shows: what is published after that reaches it.
+  while (notifier.status().durable?.readers[0]?.cursor === undefined) await new Promise((resolve) => setTimeout(resolve, 5));
+  await notifier.synced();
   return {
-    source,
     close: async () => {
       subscription.unsubscribe();
-      await source.close();
       await notifier.close();
     },
   };

@@ -1,6 +1,14 @@
 /* The notifier */
 export { Notifier } from './notifier.js';
-export type { ChangeOptions, ChannelOptions, NotifierOptions, SubscribeOptions, UnsubscribeOptions } from './notifier-options.js';
+export type {
+  ChangeOptions,
+  ChannelOptions,
+  DurableSubscribeOptions,
+  NotifierDurableOptions,
+  NotifierOptions,
+  SubscribeOptions,
+  UnsubscribeOptions,
+} from './notifier-options.js';
 export type { NotifierStatus } from './status.js';
 export type { Counters } from './routing/counters.js';
 export type { ChannelView, SerializedError, SubscriberView } from './state/views.js';
@@ -9,6 +17,9 @@ export type {
   ChannelNames,
   ConnectionState,
   ConnectionStatus,
+  DurableDelivery,
+  DurableNotification,
+  DurableSubscriberCallback,
   Notification,
   ParseOption,
   PayloadParser,
@@ -41,6 +52,8 @@ export { durableSchemaSql, durableWakeChannel, DEFAULT_DURABLE_SCHEMA, DURABLE_W
 export { publishQuery } from './durable/publish-query.js';
 export type { PublishQuery, PublishQueryOptions } from './durable/publish-query.js';
 export { ReplayGapError } from './errors/replay-gap-error.js';
+export { DurableUnavailableError } from './errors/durable-unavailable-error.js';
+export type { DurableReaderStatus } from './durable/durable-readers.js';
 
 /* Errors */
 export { NotifierError } from './errors/notifier-error.js';

@@ -1,4 +1,3 @@
-import type { DurableStart } from './source/durable-source.js';
 import type { PgListenSourceOptions } from './source/pg-listen-source.js';
 import type { ParseOption } from './types.js';
 
@@ -10,6 +9,32 @@ export interface NotifierOptions extends PgListenSourceOptions {
    * @defaultValue `'json'`: `JSON.parse`, or the raw text when it is not JSON
    */
   readonly parse?: ParseOption;
+  /**
+   * Durable channels (PostgreSQL 13 or later; see `install()`), for a PostgreSQL config: the
+   * notifier opens their small pool on the first durable call, and wakes their readers from its
+   * own listening connection (a reserved `pgnotifier:<schema>` channel), after each reconnect and
+   * every `pollIntervalMs`. A source given as `config` brings its own durable part, if any.
+   */
+  readonly durable?: NotifierDurableOptions;
+}
+
+/** The `durable` option of `new Notifier`. */
+export interface NotifierDurableOptions {
+  /**
+   * The schema of the durable tables.
+   * @defaultValue 'pgnotifier'
+   */
+  readonly schema?: string;
+  /**
+   * How long messages are kept, in milliseconds; the notifiers prune older ones themselves.
+   * @defaultValue 604800000 (7 days)
+   */
+  readonly retentionMs?: number;
+  /**
+   * How often every durable reader checks for new messages without a wake-up, in milliseconds.
+   * @defaultValue 1000
+   */
+  readonly pollIntervalMs?: number;
 }
 
 /** Options of the methods that change what is LISTENed. */
@@ -22,30 +47,53 @@ export interface ChangeOptions {
   readonly autorun?: boolean;
 }
 
-/**
- * Options of `subscribe`. Room for `durable: true` (a subscriber that reads a durable channel
- * from its stored position): refused until the notifier's source offers durable channels.
- */
+/** Options of `subscribe`. */
 export interface SubscribeOptions extends ChangeOptions {
-  /** Reserved for durable channels; `true` is refused by a notifier without them. */
+  /**
+   * `true`: the (id, channel) pair is a durable consumer whose position is stored in the database
+   * (the callback then gets a fifth argument, see {@link DurableSubscribeOptions}). Refused with
+   * `DurableUnavailableError` by a notifier without durable channels.
+   * @defaultValue false
+   */
   readonly durable?: boolean;
 }
 
-/**
- * Options of `unsubscribe`. Room for `forget: true` (also delete a durable subscriber's stored
- * position): refused until the notifier's source offers durable channels.
- */
+/** Options of a durable `subscribe`. */
+export interface DurableSubscribeOptions extends SubscribeOptions {
+  /** A durable consumer: its position is stored under (id, channel). */
+  readonly durable: true;
+}
+
+/** Options of `unsubscribe`. */
 export interface UnsubscribeOptions extends ChangeOptions {
-  /** Reserved for durable channels; `true` is refused by a notifier without them. */
+  /**
+   * `true`: also delete the stored positions of the id's durable pairs that are unsubscribed (a
+   * later durable subscribe starts at that moment). Without it a durable pair's position is kept.
+   * Refused with `DurableUnavailableError` by a notifier without durable channels.
+   * @defaultValue false
+   */
   readonly forget?: boolean;
 }
 
 /** Options of `channel$`. */
 export interface ChannelOptions<T> {
-  /** Reserved for durable channels; `true` is refused by a notifier without them. */
+  /**
+   * `true`: read the channel's durable messages (notifications with `id` and `cursor`). Refused
+   * with `DurableUnavailableError` by a notifier without durable channels.
+   * @defaultValue false
+   */
   readonly durable?: boolean;
-  /** Reserved for durable channels: where a durable reader starts. */
-  readonly since?: DurableStart;
+  /**
+   * Where each observer of a durable `channel$` starts: a cursor (right after that message),
+   * `'earliest'` (everything retained) or `'now'`; `{ after: cursor }` works too.
+   * @defaultValue 'now': only messages committed after the observer subscribed
+   */
+  readonly since?:
+    | string
+    | {
+        /** The cursor of the last message already seen. */
+        readonly after: string;
+      };
   /**
    * How this Observable parses payloads; observers of one `channel$` call share one parse.
    * @defaultValue the notifier's `parse`

@@ -1,18 +1,35 @@
 import type { ClientConfig } from 'pg';
-import { BehaviorSubject, Observable, Subscription } from 'rxjs';
+import { BehaviorSubject, catchError, defer, EMPTY, from, merge, Observable, Subscription, switchMap, tap } from 'rxjs';
 
 import { channelList, validateChannel } from './channel-name.js';
+import { decodeCursor } from './durable/durable-position.js';
+import { DurableReaders, type DurableReaderEntry } from './durable/durable-readers.js';
+import { DEFAULT_DURABLE_SCHEMA, DURABLE_WAKE_PREFIX, durableWakeChannel } from './durable/durable-schema-sql.js';
+import { PgDurableSource, type PgDurableSourceOptions } from './durable/pg-durable-source.js';
+import { DurableUnavailableError } from './errors/durable-unavailable-error.js';
 import { ConnectionError } from './errors/connection-error.js';
 import { ErrorReporter } from './errors/error-reporter.js';
 import { InvalidArgumentError } from './errors/invalid-argument-error.js';
+import { InvalidChannelError } from './errors/invalid-channel-error.js';
 import { NotifierClosedError } from './errors/notifier-closed-error.js';
-import type { NotifierError } from './errors/notifier-error.js';
-import type { ChangeOptions, ChannelOptions, NotifierOptions, SubscribeOptions, UnsubscribeOptions } from './notifier-options.js';
-import { parseJsonOrRaw, resolveParser } from './payload/parsers.js';
-import { serializePayload } from './payload/serialize.js';
+import { NotifierError } from './errors/notifier-error.js';
+import { PayloadParseError } from './errors/payload-parse-error.js';
+import { SubscriberError } from './errors/subscriber-error.js';
+import type {
+  ChangeOptions,
+  ChannelOptions,
+  DurableSubscribeOptions,
+  NotifierDurableOptions,
+  NotifierOptions,
+  SubscribeOptions,
+  UnsubscribeOptions,
+} from './notifier-options.js';
+import { parseJsonOrRaw, parseRaw, resolveParser } from './payload/parsers.js';
+import { serializeJson, serializePayload } from './payload/serialize.js';
 import type { Channel } from './routing/channel.js';
 import { newCounters, type Counters } from './routing/counters.js';
 import { Router } from './routing/router.js';
+import type { DurableMessage, DurableSource, DurableStart } from './source/durable-source.js';
 import type { NotificationSource, SourceState } from './source/notification-source.js';
 import { PgListenSource } from './source/pg-listen-source.js';
 import type { ServerStatus } from './source/server-status.js';
@@ -27,6 +44,8 @@ import type {
   ChannelName,
   ChannelNames,
   ConnectionState,
+  DurableNotification,
+  DurableSubscriberCallback,
   Notification,
   PayloadParser,
   SubscriberCallback,
@@ -75,6 +94,16 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   readonly #wiring = new Subscription();
   #startRequested = false;
   #closing: Promise<void> | undefined;
+  /** The PostgreSQL config the notifier was given (not a source): what a durable pool connects to. */
+  readonly #pgConfig: string | ClientConfig | undefined;
+  readonly #durableOptions: NotifierDurableOptions;
+  /** The durable part, once used: the source's own, or a PgDurableSource the notifier built. */
+  #durable: DurableSource | undefined;
+  /** The durable source the notifier built (and so closes). */
+  #ownDurable: PgDurableSource | undefined;
+  readonly #durableReaders = new DurableReaders();
+  /** Durable subscribers by (key, channel): the callback they call (replaced on subscribing again) and their status entry. */
+  readonly #durablePairs = new Map<string, { target: { callback: DurableSubscriberCallback }; entry: DurableReaderEntry }>();
 
   /**
    * Every non-fatal problem, as typed errors: {@link PayloadParseError}, {@link SubscriberError},
@@ -128,6 +157,8 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    */
   constructor(config: string | ClientConfig | NotificationSource = {}, options: NotifierOptions = {}) {
     this.#parse = resolveParser(options.parse, parseJsonOrRaw);
+    this.#durableOptions = durableOptionsOf(options.durable);
+    this.#pgConfig = isSource(config) ? undefined : config;
     this.#source = isSource(config) ? config : new PgListenSource(config, options);
     this.#router = new Router({ parse: this.#parse, report: this.#reporter.report, counters: this.#counters });
     // Every channel's mute + consumer state reaches LISTEN/UNLISTEN through here.
@@ -147,6 +178,8 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
         this.#reporter.report(error);
       }),
     );
+    // Durable options are checked now (building the source connects nothing: its pools are lazy).
+    if (options.durable !== undefined && this.#pgConfig !== undefined) this.#durableFor('constructor');
   }
 
   // ─── Consuming ──────────────────────────────────────────────────────────────────────────────
@@ -158,6 +191,11 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    * one LISTEN. Muting the channel silences its observers without completing them;
    * `removeChannels` and `close()` complete them. A NOTIFY sent before the LISTEN is in place is
    * not delivered: `await notifier.synced()` after subscribing waits for it.
+   *
+   * With `{ durable: true }` it reads the channel's durable messages instead (published with
+   * `publish`): notifications with `id` and `cursor`, each observer from its own subscription or
+   * from `since` (a cursor, or `'earliest'`), paused while the channel is muted, never making the
+   * plain channel LISTENed.
    *
    * @example
    * ```ts
@@ -171,6 +209,14 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    * @param channel - the channel name, case-exact as `pg_notify` names it.
    * @throws {@link InvalidChannelError}, {@link InvalidArgumentError}, {@link NotifierClosedError}
    */
+  channel$<T = unknown>(
+    channel: UntypedChannel<Channels>,
+    options: ChannelOptions<T> & { readonly durable: true },
+  ): Observable<DurableNotification<T>>;
+  channel$<C extends ChannelName<Channels>>(
+    channel: C,
+    options: ChannelOptions<TypedChannel<Channels, C>> & { readonly durable: true },
+  ): Observable<DurableNotification<TypedChannel<Channels, C>>>;
   channel$<T = unknown>(channel: UntypedChannel<Channels>, options?: ChannelOptions<T>): Observable<Notification<T>>;
   channel$<C extends ChannelName<Channels>>(
     channel: C,
@@ -178,10 +224,11 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   ): Observable<Notification<TypedChannel<Channels, C>>>;
   channel$(channel: string, options?: ChannelOptions<unknown>): Observable<Notification> {
     this.#assertOpen('channel$');
-    validateChannel(channel);
-    const { parse: option, durable } = optionsOf(options);
-    refuseDurable(durable, 'durable');
+    validateUserChannel(channel);
+    const { parse: option, durable, since } = optionsOf(options);
     const parse = option === undefined ? undefined : resolveParser(option, this.#parse);
+    if (booleanOption(durable, 'durable')) return this.#durableChannel$(channel, parse ?? this.#parse, startOf(since));
+    if (since !== undefined) throw new InvalidArgumentError('since is an option of durable channels: add durable: true');
     this.#register([channel]);
     // The observers of one channel$ call with their own parser share one parse per notification,
     // as long as the channel is the same (a removed channel registered again is a new one).
@@ -217,6 +264,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   addChannels(channels: ChannelNames<Channels>): Promise<void> {
     this.#assertOpen('addChannels');
     const list = channelList(channels);
+    list.forEach(validateUserChannel);
     return this.#settled(this.#register(list), true);
   }
 
@@ -233,8 +281,15 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     const changed = this.#change(
       (registry) => reducers.removeChannels(registry, list),
       autorun,
-      () => {
+      (removed) => {
         this.#router.remove(list);
+        for (const channel of removed) {
+          for (const [pair, { entry }] of this.#durablePairs) {
+            if (entry.channel !== channel) continue;
+            this.#durablePairs.delete(pair);
+            this.#durableReaders.delete(entry);
+          }
+        }
       },
     );
     return this.#settled(changed, autorun);
@@ -247,6 +302,12 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    * state. A callback that throws (or whose promise rejects) is reported on `errors$`; the others
    * still run. Callbacks are not awaited: an async callback's next call may start before its
    * previous promise settled (use `channel$` with `concatMap` for one at a time).
+   *
+   * With `{ durable: true }` the pair is a durable consumer instead (see the README's "Durable
+   * channels"): its position is stored in the database under the subscriber key and the channel,
+   * the callback gets a fifth argument `{ id, cursor }` and is called one message at a time, the
+   * position moving past a message once the callback's promise settles. Muting it or its channel
+   * pauses it (the position holds); the promise resolves once its position is stored.
    *
    * @example
    * ```ts
@@ -264,6 +325,18 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   subscribe<T = unknown>(
     id: SubscriberId,
     channel: UntypedChannel<Channels>,
+    callback: DurableSubscriberCallback<T>,
+    options: DurableSubscribeOptions,
+  ): Promise<void>;
+  subscribe<C extends ChannelName<Channels>>(
+    id: SubscriberId,
+    channel: C,
+    callback: DurableSubscriberCallback<TypedChannel<Channels, C>>,
+    options: DurableSubscribeOptions,
+  ): Promise<void>;
+  subscribe<T = unknown>(
+    id: SubscriberId,
+    channel: UntypedChannel<Channels>,
     callback: SubscriberCallback<T>,
     options?: SubscribeOptions,
   ): Promise<void>;
@@ -273,13 +346,26 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     callback: SubscriberCallback<TypedChannel<Channels, C>>,
     options?: SubscribeOptions,
   ): Promise<void>;
-  subscribe(id: SubscriberId, channel: string, callback: SubscriberCallback<never>, options?: SubscribeOptions): Promise<void> {
+  subscribe(
+    id: SubscriberId,
+    channel: string,
+    callback: SubscriberCallback<never> | DurableSubscriberCallback<never>,
+    options?: SubscribeOptions,
+  ): Promise<void> {
     this.#assertOpen('subscribe');
     const key = subscriberKey(id);
-    validateChannel(channel);
+    validateUserChannel(channel);
     if (typeof callback !== 'function') throw new InvalidArgumentError(`The callback must be a function, got ${typeof callback}`);
     const autorun = autorunOf(options);
-    refuseDurable(options?.durable, 'durable');
+    const kind = this.#router.get(channel)?.subscriberKind(key);
+    if (booleanOption(options?.durable, 'durable')) {
+      const durable = this.#durableFor('subscribe');
+      if (kind === 'plain')
+        throw new InvalidArgumentError(`${key} is a plain subscriber of ${JSON.stringify(channel)}: unsubscribe it first`);
+      return this.#subscribeDurable(durable, key, channel, callback as DurableSubscriberCallback, autorun);
+    }
+    if (kind === 'durable')
+      throw new InvalidArgumentError(`${key} is a durable subscriber of ${JSON.stringify(channel)}: unsubscribe it first`);
     const stored = subscriberIdOf(key);
     const changed = this.#change(
       (registry) => reducers.subscribe(registry, stored, key, channel),
@@ -294,7 +380,8 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   /**
    * Unsubscribes an id from one channel (or several), or from all of its channels when none is
    * given: ends those Subscriptions. Other pairs of the id are untouched. The channel stays
-   * registered.
+   * registered. A durable pair's stored position is kept, unless `forget: true` deletes it (the
+   * promise then also waits for the deletion, and rejects if the server refuses it).
    *
    * @throws {@link UnknownSubscriberError}, {@link UnknownChannelError}, {@link InvalidArgumentError},
    * {@link InvalidChannelError}, {@link NotifierClosedError}
@@ -304,15 +391,21 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     const key = subscriberKey(id);
     const list = optionalList(channels);
     const autorun = autorunOf(options);
-    refuseDurable(options?.forget, 'forget');
+    const forget = booleanOption(options?.forget, 'forget');
+    const durable = forget ? this.#durableFor('unsubscribe') : undefined;
+    const forgotten: Promise<void>[] = [];
     const changed = this.#change(
       (registry) => reducers.unsubscribe(registry, subscriberIdOf(key), key, list),
       autorun,
       (targets) => {
-        for (const channel of targets) this.#router.get(channel)?.unsubscribe(key);
+        for (const channel of targets) {
+          this.#router.get(channel)?.unsubscribe(key);
+          // The stored position stays unless forget asks: a later durable subscribe resumes there.
+          if (this.#dropDurablePair(key, channel) && durable !== undefined) forgotten.push(durable.forget(key, channel));
+        }
       },
     );
-    return this.#settled(changed, autorun);
+    return Promise.all([this.#settled(changed, autorun), ...forgotten]).then(() => undefined);
   }
 
   /**
@@ -373,17 +466,17 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
 
   /** Every channel with its mute flag, whether it is LISTENed, its observers and subscribers. */
   channels(): Record<string, views.ChannelView> {
-    return views.channelsView(this.#store.registry, this.#reconciler.acknowledged);
+    return views.channelsView(this.#store.registry, this.#active());
   }
 
   /** The channels whose LISTEN the server acknowledged on the current connection. */
   activeChannels(): string[] {
-    return [...this.#reconciler.acknowledged];
+    return [...this.#active()];
   }
 
   /** Every subscriber id with its channels and mute flags. */
   subscribers(): views.SubscriberView[] {
-    return views.subscribersView(this.#store.registry, this.#reconciler.acknowledged);
+    return views.subscribersView(this.#store.registry, this.#active());
   }
 
   /** The muted channels among `channels` (all when none are given). @throws {@link UnknownChannelError} */
@@ -418,8 +511,9 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    */
   status(): NotifierStatus {
     return {
-      ...views.statusView(this.#store.registry, this.#reconciler.acknowledged, this.#state.getValue(), this.#counters, this.isRunning()),
+      ...views.statusView(this.#store.registry, this.#active(), this.#state.getValue(), this.#counters, this.isRunning()),
       ...serverOf(this.#source),
+      ...(this.#durable === undefined ? {} : { durable: { readers: this.#durableReaders.snapshot(this.#durable, this.#reporter.report) } }),
     };
   }
 
@@ -490,8 +584,43 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   notify<C extends ChannelName<Channels>>(channel: C, payload: TypedChannel<Channels, C>): Promise<void>;
   notify(channel: string, payload?: unknown): Promise<void> {
     this.#assertOpen('notify');
-    validateChannel(channel);
+    validateUserChannel(channel);
     return this.#source.send(channel, serializePayload(channel, payload));
+  }
+
+  /**
+   * Publishes a message on a durable channel: serialised as `notify()` does (`JSON.stringify`;
+   * `undefined` stores an empty payload), of any size, stored in the outbox and announced with a
+   * wake-up, in one transaction. Resolves with the message id (a decimal string) once committed.
+   * For a publish inside your own transaction, use `publishQuery`.
+   *
+   * @example
+   * ```ts
+   * const id = await notifier.publish('orders', { id: 42, total: 250 });
+   * ```
+   *
+   * @throws {@link InvalidChannelError}, {@link InvalidArgumentError}, {@link DurableUnavailableError},
+   * {@link NotifierClosedError}, synchronously; the promise rejects with pg's error if the server does
+   * (e.g. the durable schema is missing: run `install()`).
+   */
+  publish(channel: UntypedChannel<Channels>, payload?: unknown): Promise<string>;
+  publish<C extends ChannelName<Channels>>(channel: C, payload: TypedChannel<Channels, C>): Promise<string>;
+  publish(channel: string, payload?: unknown): Promise<string> {
+    this.#assertOpen('publish');
+    validateUserChannel(channel);
+    const durable = this.#durableFor('publish');
+    return durable.publish(channel, serializeJson(channel, payload));
+  }
+
+  /**
+   * Creates the durable schema (`durableSchemaSql`: tables and functions) where it is missing.
+   * Idempotent and safe when many processes run it at once.
+   *
+   * @throws {@link DurableUnavailableError}, {@link NotifierClosedError}
+   */
+  install(): Promise<void> {
+    this.#assertOpen('install');
+    return this.#durableFor('install').install();
   }
 
   /**
@@ -513,8 +642,11 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     this.#reconciler.close();
     this.#router.close();
     this.#store.clear();
+    this.#durablePairs.clear();
+    this.#durableReaders.clear();
     try {
       await this.#source.dispose();
+      await this.#ownDurable?.close();
     } finally {
       this.#state.next({ status: 'closed' });
       this.#state.complete();
@@ -525,6 +657,225 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   }
 
   // ─── Internals ──────────────────────────────────────────────────────────────────────────────
+
+  /** The channels whose LISTEN the server acknowledged, without the durable wake-up channel. */
+  #active(): ReadonlySet<string> {
+    const acknowledged = this.#reconciler.acknowledged;
+    if (![...acknowledged].some((channel) => channel.startsWith(DURABLE_WAKE_PREFIX))) return acknowledged;
+    return new Set([...acknowledged].filter((channel) => !channel.startsWith(DURABLE_WAKE_PREFIX)));
+  }
+
+  /**
+   * The durable part, made on first use: the source's own where it has one, else a
+   * PgDurableSource on the notifier's PostgreSQL config, woken from this notifier's own listening
+   * connection (its wake-up channel, LISTENed while it has readers, and `resync$`).
+   *
+   * @throws {@link DurableUnavailableError} when neither exists.
+   */
+  #durableFor(method: string): DurableSource {
+    if (this.#durable !== undefined) return this.#durable;
+    let durable: DurableSource;
+    if (this.#source.durable !== undefined) {
+      durable = this.#source.durable;
+    } else if (this.#pgConfig !== undefined) {
+      const { schema = DEFAULT_DURABLE_SCHEMA, retentionMs, pollIntervalMs } = this.#durableOptions;
+      const options: PgDurableSourceOptions = {
+        schema,
+        wake$: merge(this.#wake$(durableWakeChannel(schema)), this.resync$),
+        ...(retentionMs === undefined ? {} : { retentionMs }),
+        ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+      };
+      this.#ownDurable = new PgDurableSource(this.#pgConfig, options);
+      durable = this.#ownDurable;
+    } else {
+      throw new DurableUnavailableError(method);
+    }
+    this.#durable = durable;
+    this.#wiring.add(
+      durable.errors$.subscribe((error) => {
+        this.#reporter.report(error);
+      }),
+    );
+    return durable;
+  }
+
+  /**
+   * The wake-ups of `channel` from the notifier's own connection: an internal channel (not in the
+   * registry, so no view shows it) whose observer makes it LISTENed while the durable part has
+   * readers. Payloads raw: the durable channel that has news.
+   */
+  #wake$(channel: string): Observable<Notification> {
+    return new Observable<Notification>((subscriber) => {
+      if (this.#closing !== undefined) {
+        subscriber.complete();
+        return undefined;
+      }
+      const subscription = this.#router.ensure(channel).observe(parseRaw).subscribe(subscriber);
+      this.#startIfWanted([channel]);
+      return subscription;
+    });
+  }
+
+  /** A durable `channel$`: each observer reads from its own start, paused while the channel is muted. */
+  #durableChannel$(channel: string, parse: PayloadParser, start: DurableStart): Observable<DurableNotification> {
+    const durable = this.#durableFor('channel$');
+    this.#register([channel]);
+    return new Observable<DurableNotification>((subscriber) => {
+      if (this.#closing !== undefined) {
+        subscriber.complete();
+        return undefined;
+      }
+      this.#change((registry) => reducers.countObserver(registry, channel, 1), true);
+      const current = this.#router.ensure(channel);
+      const entry = this.#durableReaders.add({ kind: 'observer', channel, delivered: 0 });
+      // Where this observer stands: each (re)subscription of the reader, after a mute, resumes here.
+      let position: DurableStart | undefined = start === 'now' ? undefined : start;
+      if (typeof start === 'object') entry.cursor = start.after;
+      const read = (): Observable<DurableMessage> =>
+        defer(() => {
+          if (position !== undefined) return durable.read(channel, position);
+          if (durable.now === undefined) return durable.read(channel, 'now');
+          return from(durable.now()).pipe(
+            switchMap((cursor) => {
+              position = { after: cursor };
+              entry.cursor = cursor;
+              return durable.read(channel, position);
+            }),
+            catchError((error: unknown) => {
+              this.#reportDurable(error);
+              return durable.read(channel, 'now');
+            }),
+          );
+        });
+      const subscription = current.observeDurable(read).subscribe({
+        next: (message) => {
+          position = { after: message.cursor };
+          entry.cursor = message.cursor;
+          let payload: unknown;
+          try {
+            payload = parse(message.payload, channel);
+          } catch (cause) {
+            this.#counters.parseErrors++;
+            this.#reporter.report(new PayloadParseError(channel, message.payload, { cause }));
+            return;
+          }
+          entry.delivered++;
+          this.#counters.delivered++;
+          subscriber.next({ channel, payload, pid: message.pid, id: message.id, cursor: message.cursor });
+        },
+        error: (error: unknown) => {
+          subscriber.error(error);
+        },
+        complete: () => {
+          subscriber.complete();
+        },
+      });
+      return () => {
+        subscription.unsubscribe();
+        this.#durableReaders.delete(entry);
+        if (this.#closing === undefined && this.#router.get(channel) === current) {
+          this.#change((registry) => reducers.countObserver(registry, channel, -1), true);
+        }
+      };
+    });
+  }
+
+  /**
+   * A durable subscriber: the (id, channel) pair's consumer, named by the subscriber key, in the
+   * channel's Subscription map, switched to EMPTY while it or the channel is muted. Resolves once
+   * its stored position exists (messages committed after that reach it).
+   */
+  #subscribeDurable(
+    durable: DurableSource,
+    key: string,
+    channel: string,
+    callback: DurableSubscriberCallback,
+    autorun: boolean,
+  ): Promise<void> {
+    const pair = pairKey(key, channel);
+    const stored = subscriberIdOf(key);
+    const existing = this.#durablePairs.get(pair);
+    if (existing !== undefined) {
+      existing.target.callback = callback;
+      return Promise.resolve();
+    }
+    const target = { callback };
+    const entry: DurableReaderEntry = { kind: 'subscriber', id: stored, channel, consumer: key, delivered: 0 };
+    const changed = this.#change(
+      (registry) => reducers.subscribe(registry, stored, key, channel, true),
+      autorun,
+      () => {
+        this.#durablePairs.set(pair, { target, entry });
+        this.#durableReaders.add(entry);
+        const consume$ = durable
+          .consume(key, channel, (message) => this.#handleDurable(stored, channel, target, message))
+          .pipe(
+            tap((message) => {
+              entry.cursor = message.cursor;
+              entry.delivered++;
+            }),
+            catchError((error: unknown) => {
+              this.#reportDurable(error);
+              return EMPTY;
+            }),
+          );
+        this.#router.ensure(channel).subscribeDurable(key, consume$);
+      },
+    );
+    const ready =
+      durable.position === undefined
+        ? Promise.resolve()
+        : durable.position(key, channel).then(
+            (cursor) => {
+              entry.cursor ??= cursor;
+            },
+            (error: unknown) => {
+              this.#reportDurable(error);
+            },
+          );
+    return Promise.all([this.#settled(changed, autorun), ready]).then(() => undefined);
+  }
+
+  /** One message for a durable subscriber: parsed, then its callback awaited; never rejects. */
+  async #handleDurable(
+    id: SubscriberId,
+    channel: string,
+    target: { callback: DurableSubscriberCallback },
+    message: DurableMessage,
+  ): Promise<void> {
+    let payload: unknown;
+    try {
+      payload = this.#parse(message.payload, channel);
+    } catch (cause) {
+      // Counted as handled: a payload that does not parse never will.
+      this.#counters.parseErrors++;
+      this.#reporter.report(new PayloadParseError(channel, message.payload, { cause }));
+      return;
+    }
+    this.#counters.delivered++;
+    try {
+      await target.callback(id, channel, payload, message.pid, { id: message.id, cursor: message.cursor });
+    } catch (cause) {
+      this.#counters.callbackErrors++;
+      this.#reporter.report(new SubscriberError(id, channel, { cause }));
+    }
+  }
+
+  /** Forgets the durable pair (key, channel) here; true when it was one. */
+  #dropDurablePair(key: string, channel: string): boolean {
+    const pair = this.#durablePairs.get(pairKey(key, channel));
+    if (pair === undefined) return false;
+    this.#durablePairs.delete(pairKey(key, channel));
+    this.#durableReaders.delete(pair.entry);
+    return true;
+  }
+
+  #reportDurable(error: unknown): void {
+    if (this.#closing !== undefined) return;
+    this.#reporter.report(
+      error instanceof NotifierError ? error : new ConnectionError('A durable reader failed', { cause: error, explain: true }),
+    );
+  }
 
   /**
    * Applies one change: the reducer to the registry (the views' state), then `apply` to the
@@ -629,13 +980,49 @@ function autorunOf(options: unknown): boolean {
   return autorun;
 }
 
-/**
- * Durable channels are not wired in yet: the options are part of the API so that adding them
- * changes no signature, and `true` is refused rather than silently ignored.
- */
-function refuseDurable(value: unknown, option: string): void {
-  if (value === undefined || value === false) return;
-  throw new InvalidArgumentError(`${option}: durable channels are not available on this notifier`);
+/** A boolean option (`durable`, `forget`): absent is false; anything but a boolean is refused. */
+function booleanOption(value: unknown, option: string): boolean {
+  if (value === undefined) return false;
+  if (typeof value !== 'boolean') throw new InvalidArgumentError(`${option} must be a boolean, got ${typeof value}`);
+  return value;
+}
+
+/** A channel name users may give: valid, and not one of the reserved wake-up channels. */
+function validateUserChannel(channel: unknown): string {
+  const name = validateChannel(channel);
+  if (name.startsWith(DURABLE_WAKE_PREFIX)) {
+    throw new InvalidChannelError(name, `names starting with ${JSON.stringify(DURABLE_WAKE_PREFIX)} are reserved for durable wake-ups`);
+  }
+  return name;
+}
+
+/** Where a durable `channel$` observer starts, from its `since` option. */
+function startOf(since: unknown): DurableStart {
+  if (since === undefined || since === 'now') return 'now';
+  if (since === 'earliest') return 'earliest';
+  if (typeof since === 'string') {
+    decodeCursor(since);
+    return { after: since };
+  }
+  if (typeof since === 'object' && since !== null && 'after' in since) {
+    const { after } = since;
+    decodeCursor(after);
+    return { after: after as string };
+  }
+  throw new InvalidArgumentError(`since is a cursor, 'earliest' or 'now', got ${since === null ? 'null' : typeof since}`);
+}
+
+/** The `durable` option of the constructor, checked. */
+function durableOptionsOf(options: unknown): NotifierDurableOptions {
+  if (options === undefined) return {};
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidArgumentError(`The durable option must be an object, got ${options === null ? 'null' : typeof options}`);
+  }
+  return options;
+}
+
+function pairKey(key: string, channel: string): string {
+  return JSON.stringify([key, channel]);
 }
 
 /** The options object of `channel$`, checked the same way. */

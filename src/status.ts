@@ -1,3 +1,4 @@
+import type { DurableReaderStatus } from './durable/durable-readers.js';
 import type { Counters } from './routing/counters.js';
 import type { ServerStatus } from './source/server-status.js';
 import type { SerializedError } from './state/views.js';
@@ -32,4 +33,12 @@ export interface NotifierStatus {
   readonly counters: Readonly<Counters>;
   /** The listening backend's pid and the server's notification queue usage, where known. */
   readonly server?: ServerStatus;
+  /**
+   * Durable channels, once the notifier used them: every durable subscriber and durable
+   * `channel$` observer with its position and how many messages it is behind.
+   */
+  readonly durable?: {
+    /** The durable readers, subscribers and observers. */
+    readonly readers: DurableReaderStatus[];
+  };
 }

@@ -13,6 +13,44 @@ export interface Notification<T = unknown> {
 }
 
 /**
+ * A notification of a durable channel (`channel$(channel, { durable: true })`): a
+ * {@link Notification} with the message's id and cursor.
+ */
+export interface DurableNotification<T = unknown> extends Notification<T> {
+  /** The message id: a decimal string, unique within its outbox. */
+  readonly id: string;
+  /** Opaque: `channel$(channel, { durable: true, since: cursor })` resumes right after this message. */
+  readonly cursor: string;
+}
+
+/** The fifth argument of a durable subscriber's callback: which message it is handling. */
+export interface DurableDelivery {
+  /** The message id: a decimal string, unique within its outbox (an idempotency key). */
+  readonly id: string;
+  /** Opaque: the position right after this message. */
+  readonly cursor: string;
+}
+
+/**
+ * A durable subscriber's callback (`subscribe(id, channel, callback, { durable: true })`): called
+ * one message at a time; the stored position moves past the message once the callback (and the
+ * promise it returns) completes.
+ *
+ * @param id - the id it was subscribed under.
+ * @param channel - the channel of the message.
+ * @param payload - the parsed payload.
+ * @param pid - the process id of the publishing backend.
+ * @param message - the message's id and cursor.
+ */
+export type DurableSubscriberCallback<T = unknown> = (
+  id: SubscriberId,
+  channel: string,
+  payload: T,
+  pid: number,
+  message: DurableDelivery,
+) => unknown;
+
+/**
  * A subscriber id: a string, a finite number, or an array of those (nested arrays allowed).
  * Arrays compare by value: `['a', 1]` is the same subscriber as another `['a', 1]`.
  */

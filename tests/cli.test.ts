@@ -1,4 +1,5 @@
-import { MAX_CHANNEL_BYTES, MAX_PAYLOAD_BYTES } from '../src/index.js';
+import { reasonOf } from '../src/cli/listen.js';
+import { ConnectionError, MAX_CHANNEL_BYTES, MAX_PAYLOAD_BYTES, StandbyError, TransactionPoolerError } from '../src/index.js';
 import { startChild, envWithout } from './support/child.js';
 import { connectClient, databaseUrl, pgNotify, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js';
@@ -6,8 +7,8 @@ import { startPrivatePostgres, type PrivatePostgres } from './support/private-po
 const CLI = 'src/cli/main.ts';
 const db = useTestDatabase();
 
-function cli(args: readonly string[], env = envWithout({ DATABASE_URL: databaseUrl() })) {
-  return startChild(CLI, args, env);
+function cli(args: readonly string[], env = envWithout({ DATABASE_URL: databaseUrl() }), killAfterMs?: number) {
+  return startChild(CLI, args, env, killAfterMs);
 }
 
 function jsonLines(text: string): unknown[] {
@@ -162,6 +163,43 @@ describe('pgnotifier listen', () => {
     expect(await child.exited).toBe(0);
   });
 
+  test('a lost connection: one line with the server\'s reason and SQLSTATE, then "listening again" with the new backend pid', async () => {
+    const channel = uniqueChannel('lost');
+    // Our own application_name, so only this CLI's backend is terminated on the shared server.
+    const applicationName = uniqueChannel('cli_app');
+    const backendPid = async (): Promise<number[]> => {
+      const { rows } = await db.client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [
+        applicationName,
+      ]);
+      return rows.map((row) => row.pid);
+    };
+    const child = cli(['listen', channel], envWithout({ DATABASE_URL: databaseUrl(), PGAPPNAME: applicationName }));
+    await child.waitForOutput('stderr', /listening .*on/);
+    const [firstPid] = await backendPid();
+
+    await db.client.query('SELECT pg_terminate_backend($1)', [firstPid]);
+    await child.waitForOutput('stderr', /listening again/);
+    // Still listening: this notification is also the marker that every line before it is out.
+    await pgNotify(db.client, channel, '"after"');
+    await child.waitForOutput('stdout', /"payload":"after"/);
+    const [secondPid] = await backendPid();
+    child.kill('SIGINT');
+    expect(await child.exited).toBe(0);
+
+    const stderr = child.stderr();
+    const lost = stderr.split('\n').filter((line) => line.includes('connection lost'));
+    expect(lost).toEqual([
+      'pgnotifier: connection lost: terminating connection due to administrator command [57P01]; retrying (attempt 1)',
+    ]);
+    // The reconnect succeeded at once: no line says an attempt failed.
+    expect(stderr).not.toMatch(/failed/i);
+    expect(stderr).toMatch(new RegExp(`listening on "${channel}" \\(\\S+, backend pid ${String(firstPid)}\\)`));
+    expect(secondPid).not.toBe(firstPid);
+    expect(stderr).toContain(
+      `listening again (backend pid ${String(secondPid)}) on "${channel}"; notifications sent while disconnected are lost`,
+    );
+  });
+
   test('an unreachable server: one line, a hint, exit code 1', async () => {
     const child = cli(['listen', 'ch', '--url', 'postgres://postgres@127.0.0.1:1/test']);
     expect(await child.exited).toBe(1);
@@ -246,6 +284,66 @@ describe('a server that asks for a password none was given for (SCRAM: pg gives 
       expect(child.stderr()).toMatch(/cannot connect to postgres@127\.0\.0\.1:\d+\/postgres: .*password/);
     });
   }
+});
+
+describe('the reason printed for a failed or lost connection', () => {
+  test('a standby or a transaction pooler: the message that says what to do', () => {
+    const readOnly = Object.assign(new Error('cannot execute LISTEN during recovery'), { code: '25006' });
+    expect(reasonOf(new StandbyError({ cause: readOnly }))).toBe('Connected to a read-only standby; LISTEN needs the primary [25006]');
+    expect(reasonOf(new TransactionPoolerError())).toBe(new TransactionPoolerError().message);
+  });
+
+  test("the server's words with the SQLSTATE; a socket code only once", () => {
+    const fatal = Object.assign(new Error('terminating connection due to idle-session timeout'), { code: '57P05' });
+    expect(reasonOf(new ConnectionError('The listening connection was lost', { cause: fatal }))).toBe(
+      'terminating connection due to idle-session timeout [57P05]',
+    );
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:1'), { code: 'ECONNREFUSED' });
+    expect(reasonOf(new ConnectionError('Could not connect to PostgreSQL', { cause: refused, explain: true }))).toBe(
+      'connect ECONNREFUSED 127.0.0.1:1',
+    );
+    expect(reasonOf(new ConnectionError('No answer to the heartbeat'))).toBe('No answer to the heartbeat');
+  });
+});
+
+describe('pgnotifier listen through an outage of its server', () => {
+  let server: PrivatePostgres;
+  beforeAll(async () => {
+    server = await startPrivatePostgres();
+  });
+  afterAll(async () => {
+    await server.destroy();
+  });
+
+  test('one "connection lost" line, one line per failed retry with its reason, then "listening again"', async () => {
+    const channel = uniqueChannel('outage');
+    const child = cli(['listen', channel, '--url', server.url], envWithout({}), 60_000);
+    await child.waitForOutput('stderr', /listening on/);
+    await server.stop();
+    await child.waitForOutput('stderr', /reconnecting failed: .*ECONNREFUSED/, 30_000);
+    await server.start();
+    await child.waitForOutput('stderr', /listening again \(backend pid \d+\)/, 30_000);
+    const sender = await connectClient(server.url);
+    try {
+      // The marker that every line before it is out.
+      await pgNotify(sender, channel, '"back"');
+      await child.waitForOutput('stdout', /"payload":"back"/);
+    } finally {
+      await sender.end();
+    }
+    child.kill('SIGINT');
+    expect(await child.exited).toBe(0);
+
+    const lines = child.stderr().split('\n');
+    expect(lines.filter((line) => line.includes('connection lost'))).toEqual([
+      expect.stringMatching(/^pgnotifier: connection lost: .+ \[\w+\]; retrying \(attempt 1\)$/) as string,
+    ]);
+    const failed = lines.filter((line) => line.includes('failed'));
+    expect(failed.length).toBeGreaterThanOrEqual(1);
+    // Each names its reason: refused while the server is down, reset or "starting up" as it comes back.
+    for (const line of failed) expect(line).toMatch(/^pgnotifier: reconnecting failed: \S.*; retrying \(attempt \d+\)$/);
+    expect(failed.some((line) => /ECONNREFUSED|ECONNRESET|starting up|shutting down/.test(line))).toBe(true);
+  }, 60_000);
 });
 
 describe('a password is never printed', () => {

@@ -3,7 +3,6 @@
 // started here, or a private hot standby; never the shared service.
 import { Socket } from 'node:net';
 
-import type pg from 'pg';
 import { filter, firstValueFrom } from 'rxjs';
 
 import {
@@ -19,28 +18,18 @@ import {
 } from '../src/index.js';
 import { closer, connectClient, sleep, uniqueChannel, waitFor } from './support/db.js';
 import { startHotStandby } from './support/hot-standby.js';
-import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js';
+import { usePrivatePostgres } from './support/private-postgres.js';
 import { startTcpProxy } from './support/tcp-proxy.js';
 import { startFakeTransactionPooler } from './support/transaction-pooler.js';
 
 jest.setTimeout(120_000);
 
 const notifiers = closer();
-let server: PrivatePostgres;
-let admin: pg.Client;
-
-beforeAll(async () => {
-  server = await startPrivatePostgres();
-  admin = await connectClient(server.url);
-});
-afterAll(async () => {
-  await (admin as pg.Client | undefined)?.end().catch(() => undefined);
-  await (server as PrivatePostgres | undefined)?.destroy();
-});
+const priv = usePrivatePostgres();
 afterEach(() => notifiers.closeAll());
 
 async function backendsOf(app: string): Promise<{ pid: number; application_name: string }[]> {
-  const { rows } = await admin.query<{ pid: number; application_name: string }>(
+  const { rows } = await priv.admin.query<{ pid: number; application_name: string }>(
     'SELECT pid, application_name FROM pg_stat_activity WHERE application_name LIKE $1 ORDER BY application_name',
     [`${app}%`],
   );
@@ -79,7 +68,7 @@ const RESERVED = (
 ).split(' ');
 
 test('item 1: every reserved word, and names needing quotes, is LISTENed and delivered; none takes the others down', async () => {
-  const n = notifiers.track(new Notifier(server.url, { reconnect: { initialDelayMs: 50, maxDelayMs: 500 } }));
+  const n = notifiers.track(new Notifier(priv.server.url, { reconnect: { initialDelayMs: 50, maxDelayMs: 500 } }));
   const errors: NotifierError[] = [];
   n.errors$.subscribe((error) => errors.push(error));
   const odd = ['Fetch', 'a b', 'quo"te', 'dollar$', '1st', 'ünï', 'x.y'];
@@ -90,7 +79,7 @@ test('item 1: every reserved word, and names needing quotes, is LISTENed and del
   expect(started).not.toBe('pending');
   expect(errors.map((error) => error.message)).toEqual([]);
   expect(n.activeChannels().sort()).toEqual([...channels].sort());
-  for (const channel of channels) await admin.query('SELECT pg_notify($1, $2)', [channel, 'x']);
+  for (const channel of channels) await priv.admin.query('SELECT pg_notify($1, $2)', [channel, 'x']);
   await waitFor('every channel delivered', () => got.size === channels.length);
   // The session these ran on is still the first one.
   expect(n.status().counters.connectionErrors).toBe(0);
@@ -123,7 +112,7 @@ test('item 2: a hot standby is reported as such, and the backoff grows across it
 });
 
 async function halfOpenNotifier(notifyTimeoutMs: number): Promise<{ n: Notifier; channel: string; close: () => Promise<void> }> {
-  const proxy = await startTcpProxy(server.port);
+  const proxy = await startTcpProxy(priv.server.port);
   const n = new Notifier(
     { host: '127.0.0.1', port: proxy.port, user: 'postgres', password: 'postgres', database: 'postgres' },
     { notifyTimeoutMs, heartbeatIntervalMs: 0 },
@@ -189,12 +178,12 @@ test('item 4: stop() and close() settle when the socket throws synchronously on 
 
 test('item 5: a role with idle_session_timeout does not end the listening session', async () => {
   const role = uniqueChannel('idle_role');
-  await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
-  await admin.query(`ALTER ROLE ${role} SET idle_session_timeout = '300ms'`);
-  await admin.query(`ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '300ms'`);
+  await priv.admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
+  await priv.admin.query(`ALTER ROLE ${role} SET idle_session_timeout = '300ms'`);
+  await priv.admin.query(`ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '300ms'`);
   const n = notifiers.track(
     new Notifier(
-      { host: '127.0.0.1', port: server.port, user: role, password: 'pw', database: 'postgres' },
+      { host: '127.0.0.1', port: priv.server.port, user: role, password: 'pw', database: 'postgres' },
       { heartbeatIntervalMs: 5_000 },
     ),
   );
@@ -211,19 +200,19 @@ test('item 5: a role with idle_session_timeout does not end the listening sessio
   await waitFor('both notifications', () => got.length === 2);
   expect(errors.map((error) => error.message)).toEqual([]);
   await n.close();
-  await admin.query(`DROP ROLE ${role}`);
+  await priv.admin.query(`DROP ROLE ${role}`);
 });
 
 test('item 5: where the settings cannot be made, the heartbeat is kept below the idle_session_timeout in force', async () => {
   const role = uniqueChannel('idle_noplpgsql');
-  await admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
-  await admin.query(`ALTER ROLE ${role} SET idle_session_timeout = '600ms'`);
+  await priv.admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
+  await priv.admin.query(`ALTER ROLE ${role} SET idle_session_timeout = '600ms'`);
   // Without PL/pgSQL the settings block fails: the notifier must fall back, not give up.
-  await admin.query('REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC');
+  await priv.admin.query('REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC');
   try {
     const n = notifiers.track(
       new Notifier(
-        { host: '127.0.0.1', port: server.port, user: role, password: 'pw', database: 'postgres' },
+        { host: '127.0.0.1', port: priv.server.port, user: role, password: 'pw', database: 'postgres' },
         { heartbeatIntervalMs: 5_000 },
       ),
     );
@@ -234,26 +223,26 @@ test('item 5: where the settings cannot be made, the heartbeat is kept below the
     n.channel$(channel).subscribe((x) => got.push(x.payload));
     await n.start();
     await sleep(2_000);
-    await admin.query('SELECT pg_notify($1, $2)', [channel, '1']);
+    await priv.admin.query('SELECT pg_notify($1, $2)', [channel, '1']);
     await waitFor('the notification', () => got.length === 1);
     expect(errors.map((error) => error.message)).toEqual([]);
     await n.close();
   } finally {
-    await admin.query('GRANT USAGE ON LANGUAGE plpgsql TO PUBLIC');
-    await admin.query(`DROP ROLE ${role}`);
+    await priv.admin.query('GRANT USAGE ON LANGUAGE plpgsql TO PUBLIC');
+    await priv.admin.query(`DROP ROLE ${role}`);
   }
 });
 
 test("item 6: the server's reason for a lost connection reaches errors$ and state$ with its SQLSTATE", async () => {
   const app = uniqueChannel('reason');
-  const n = notifiers.track(new Notifier({ connectionString: server.url, application_name: app }));
+  const n = notifiers.track(new Notifier({ connectionString: priv.server.url, application_name: app }));
   const errors: NotifierError[] = [];
   n.errors$.subscribe((error) => errors.push(error));
   await n.subscribe('s', uniqueChannel('c'), () => undefined);
   const reconnecting = firstValueFrom(n.state$.pipe(filter((state: ConnectionState) => state.status === 'reconnecting')));
   const pid = n.status().server?.pid;
   expect(pid).toBe((await backendsOf(app))[0]?.pid);
-  await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+  await priv.admin.query('SELECT pg_terminate_backend($1)', [pid]);
   const state = await reconnecting;
   expect(state.error).toBeInstanceOf(ConnectionError);
   expect(state.error).toMatchObject({ code: '57P01' });
@@ -270,13 +259,13 @@ test('item 8: durations beyond the timer range are refused', () => {
     { reconnect: { initialDelayMs: 1e12 } },
     { notifyTimeoutMs: 2 ** 31 },
   ]) {
-    expect(() => new Notifier(server.url, options)).toThrow(InvalidArgumentError);
+    expect(() => new Notifier(priv.server.url, options)).toThrow(InvalidArgumentError);
   }
-  expect(() => new Notifier(server.url, { heartbeatIntervalMs: 2 ** 31 - 1 })).not.toThrow();
+  expect(() => new Notifier(priv.server.url, { heartbeatIntervalMs: 2 ** 31 - 1 })).not.toThrow();
 });
 
 test('item 9: event-loop stalls longer than heartbeatTimeoutMs right after pings are not a dead server', async () => {
-  const n = notifiers.track(new Notifier(server.url, { heartbeatIntervalMs: 50, heartbeatTimeoutMs: 200 }));
+  const n = notifiers.track(new Notifier(priv.server.url, { heartbeatIntervalMs: 50, heartbeatTimeoutMs: 200 }));
   const errors: NotifierError[] = [];
   n.errors$.subscribe((error) => errors.push(error));
   const channel = uniqueChannel('stall');
@@ -285,7 +274,7 @@ test('item 9: event-loop stalls longer than heartbeatTimeoutMs right after pings
   await n.start();
   for (let round = 1; round <= 10; round++) {
     // Sent before the stall: it reaches our socket while the loop is blocked.
-    await admin.query('SELECT pg_notify($1, $2)', [channel, String(round)]);
+    await priv.admin.query('SELECT pg_notify($1, $2)', [channel, String(round)]);
     const until = Date.now() + 500;
     while (Date.now() < until) {
       // blocked, as by a long synchronous task
@@ -299,7 +288,7 @@ test('item 9: event-loop stalls longer than heartbeatTimeoutMs right after pings
 
 test('status() reports the listening pid and the queue usage; the sending pool has its own application_name', async () => {
   const app = uniqueChannel('names');
-  const n = notifiers.track(new Notifier({ connectionString: server.url, application_name: app }, { heartbeatIntervalMs: 50 }));
+  const n = notifiers.track(new Notifier({ connectionString: priv.server.url, application_name: app }, { heartbeatIntervalMs: 50 }));
   await n.subscribe('s', uniqueChannel('c'), () => undefined);
   await n.notify(uniqueChannel('other'), 1);
   const sessions = await backendsOf(app);
@@ -315,7 +304,7 @@ test('a password given as a function is called again for every new connection', 
     new Notifier(
       {
         host: '127.0.0.1',
-        port: server.port,
+        port: priv.server.port,
         user: 'postgres',
         database: 'postgres',
         application_name: app,
@@ -331,7 +320,7 @@ test('a password given as a function is called again for every new connection', 
   expect(calls).toBe(1);
   for (let round = 1; round <= 3; round++) {
     const resynced = firstValueFrom(n.resync$);
-    await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app]);
+    await priv.admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE application_name = $1', [app]);
     await resynced;
     expect(calls).toBe(1 + round);
   }
@@ -340,7 +329,7 @@ test('a password given as a function is called again for every new connection', 
 });
 
 test('a pooler in transaction mode is recognised and reported with what to do', async () => {
-  const pooler = await startFakeTransactionPooler(server.port);
+  const pooler = await startFakeTransactionPooler(priv.server.port);
   try {
     const n = notifiers.track(
       new Notifier(
@@ -362,16 +351,16 @@ test('a pooler in transaction mode is recognised and reported with what to do', 
 
 // Last in this file: it restarts the private server with a small notification queue.
 test('a queue past 50 % full gives one QueueUsageWarning per crossing, naming the causes', async () => {
-  const { rows } = await admin.query<{ n: string }>("SELECT count(*) AS n FROM pg_settings WHERE name = 'max_notify_queue_pages'");
+  const { rows } = await priv.admin.query<{ n: string }>("SELECT count(*) AS n FROM pg_settings WHERE name = 'max_notify_queue_pages'");
   if (rows[0]?.n !== '1') return; // PostgreSQL < 17 cannot shrink the queue; the embedded server is 17
-  await admin.query('ALTER SYSTEM SET max_notify_queue_pages = 64'); // the minimum: 512 kB
-  await admin.end();
-  await server.stop();
-  await server.start();
-  admin = await connectClient(server.url);
-  const stuck = await connectClient(server.url);
+  await priv.admin.query('ALTER SYSTEM SET max_notify_queue_pages = 64'); // the minimum: 512 kB
+  await priv.admin.end();
+  await priv.server.stop();
+  await priv.server.start();
+  await priv.reconnectAdmin();
+  const stuck = await connectClient(priv.server.url);
   try {
-    const n = notifiers.track(new Notifier(server.url, { heartbeatIntervalMs: 50 }));
+    const n = notifiers.track(new Notifier(priv.server.url, { heartbeatIntervalMs: 50 }));
     const warnings: NotifierError[] = [];
     n.errors$.subscribe((error) => warnings.push(error));
     await n.subscribe('s', uniqueChannel('q'), () => undefined);
@@ -382,7 +371,7 @@ test('a queue past 50 % full gives one QueueUsageWarning per crossing, naming th
     await stuck.query('SELECT 1');
     const big = 'x'.repeat(7_900);
     const fill = async (count: number) => {
-      for (let i = 0; i < count; i++) await admin.query('SELECT pg_notify($1, $2)', [channel, big]);
+      for (let i = 0; i < count; i++) await priv.admin.query('SELECT pg_notify($1, $2)', [channel, big]);
     };
     await fill(40); // about 60 % of 512 kB
     await waitFor('the warning', () => warnings.length > 0);
@@ -402,6 +391,6 @@ test('a queue past 50 % full gives one QueueUsageWarning per crossing, naming th
     await stuck.query('COMMIT');
   } finally {
     await stuck.end();
-    await admin.query('ALTER SYSTEM RESET max_notify_queue_pages');
+    await priv.admin.query('ALTER SYSTEM RESET max_notify_queue_pages');
   }
 });

@@ -1,9 +1,9 @@
 // Durable channels under faults. The listening session is terminated on a private PostgreSQL
 // (never the shared service); the consumer process killed with SIGKILL runs on the shared one.
 import type pg from 'pg';
-import { firstValueFrom, merge, type Subscription } from 'rxjs';
+import { firstValueFrom, type Subscription } from 'rxjs';
 
-import { durableSchemaSql, Notifier, PgDurableSource, type NotifierError } from '../src/index.js';
+import { durableSchemaSql, Notifier, type NotifierError } from '../src/index.js';
 import { startChild } from './support/child.js';
 import { closer, connectClient, databaseUrl, sleep, uniqueChannel, waitFor } from './support/db.js';
 import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js';
@@ -37,31 +37,33 @@ describe('on a private server', () => {
     await (server as PrivatePostgres | undefined)?.destroy();
   });
 
-  test('10,000 messages at a steady rate while the listening backend is terminated 10 times: each reader and consumer gets each once, in order', async () => {
+  test('10,000 messages at a steady rate while the listening backend is terminated 10 times: each durable channel$ observer and durable subscriber of the notifier gets each once, in order', async () => {
     const schema = uniqueChannel('durable_terminate');
     await admin.query(durableSchemaSql(schema));
     const app = uniqueChannel('durable_listener');
+    // The notifier wakes its durable readers from its own listening connection (the only session
+    // with this application_name: the durable pool has its own).
     const notifier = notifiers.track(
-      new Notifier({ connectionString: server.url, application_name: app }, { reconnect: { initialDelayMs: 10, maxDelayMs: 200 } }),
+      new Notifier(
+        { connectionString: server.url, application_name: app },
+        { reconnect: { initialDelayMs: 10, maxDelayMs: 200 }, parse: 'raw', durable: { schema } },
+      ),
     );
     const errors: NotifierError[] = [];
     subscriptions.push(notifier.errors$.subscribe((e) => errors.push(e)));
-    const probe = new PgDurableSource(server.url, { schema });
-    const wake$ = merge(notifier.channel$(probe.wakeChannel, { parse: 'raw' }), notifier.resync$);
-    await probe.close();
-    const source = new PgDurableSource(server.url, { schema, wake$ });
-    subscriptions.push(source.errors$.subscribe((e) => errors.push(e)));
-    await notifier.start();
     const channel = uniqueChannel('stream');
     const COUNT = 10_000;
-    const start = await source.now();
     const readers: string[][] = [[], []];
-    for (const got of readers) subscriptions.push(source.read(channel, { after: start }).subscribe((m) => got.push(m.payload)));
+    for (const got of readers) {
+      subscriptions.push(notifier.channel$<string>(channel, { durable: true }).subscribe((m) => got.push(m.payload)));
+    }
     const consumers: string[][] = [[], []];
     for (const [i, got] of consumers.entries()) {
-      subscriptions.push(source.consume(`c${i}`, channel, () => Promise.resolve()).subscribe((m) => got.push(m.payload)));
-      await waitFor('the stored position', async () => (await source.lag(`c${i}`, channel)) !== undefined);
+      await notifier.subscribe(`c${i}`, channel, (_id, _channel, payload: string) => void got.push(payload), { durable: true });
     }
+    // Every observer's start is known (its position shows) and the wake-up channel is LISTENed.
+    await waitFor('the observers started', () => (notifier.status().durable?.readers ?? []).every((r) => r.cursor !== undefined));
+    await notifier.synced();
 
     // 20 messages per statement every few ms, from a connection of its own.
     const sender = await connectClient(server.url);
@@ -93,7 +95,6 @@ describe('on a private server', () => {
     for (const got of [...readers, ...consumers]) expectExactlyOnceInOrder(got, COUNT);
     expect(errors.filter((e) => e.name !== 'ConnectionError')).toEqual([]);
     expect(errors.length).toBeGreaterThanOrEqual(10); // the terminations were real
-    await source.close();
   });
 });
 

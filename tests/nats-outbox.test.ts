@@ -77,8 +77,9 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
     if (nc === undefined) return;
     const setting = await setup();
     const { stream, channel, outbox, prefix, schema } = setting;
-    const positionQuery = `SELECT since::text, upto::text, last_id::text FROM "${schema}".positions WHERE consumer = $1 AND channel = $2`;
-    const relayConsumer = [`pgnotifier-relay ${prefix}`, channel];
+    // The relays' shared position: the only consumer of this test's own outbox schema.
+    const positionQuery = `SELECT since::text, upto::text, last_id::text FROM "${schema}".positions WHERE channel = $1`;
+    const relayConsumer = [channel];
     const first = startRelayChild(setting);
     await first.waitForOutput('stdout', /role leader/);
     const second = startRelayChild(setting);
@@ -135,7 +136,7 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
     second.kill('SIGTERM');
     await second.exited;
     expect(earlier).toBeDefined();
-    await db.client.query(`UPDATE "${schema}".positions SET since = $3, upto = $4, last_id = $5 WHERE consumer = $1 AND channel = $2`, [
+    await db.client.query(`UPDATE "${schema}".positions SET since = $2, upto = $3, last_id = $4 WHERE channel = $1`, [
       ...relayConsumer,
       earlier!.since,
       earlier!.upto,

@@ -1,30 +1,18 @@
 // Faults injected against a private PostgreSQL started by this file (never the shared service).
-import type pg from 'pg';
 import { filter, firstValueFrom } from 'rxjs';
 
 import { Notifier, type ConnectionState, type NotifierError } from '../src/index.js';
 import { closer, connectClient, sleep, uniqueChannel, waitFor } from './support/db.js';
-import { startPrivatePostgres, type PrivatePostgres } from './support/private-postgres.js';
+import { usePrivatePostgres } from './support/private-postgres.js';
 import { freePort, startTcpProxy } from './support/tcp-proxy.js';
 
 jest.setTimeout(120_000);
 
 const notifiers = closer();
-let server: PrivatePostgres;
-let admin: pg.Client;
-
-beforeAll(async () => {
-  server = await startPrivatePostgres();
-  admin = await connectClient(server.url);
-});
-afterAll(async () => {
-  // Either may be missing when the private server failed to start; that failure is the report.
-  await (admin as pg.Client | undefined)?.end().catch(() => undefined);
-  await (server as PrivatePostgres | undefined)?.destroy();
-});
+const priv = usePrivatePostgres();
 afterEach(() => notifiers.closeAll());
 
-async function backendsOf(app: string, client = admin): Promise<number[]> {
+async function backendsOf(app: string, client = priv.admin): Promise<number[]> {
   const { rows } = await client.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app]);
   return rows.map((row) => row.pid);
 }
@@ -32,7 +20,7 @@ async function backendsOf(app: string, client = admin): Promise<number[]> {
 test('pg_terminate_backend 20 times while notifications stream: each time it reconnects, resyncs and hears everything sent after', async () => {
   const app = uniqueChannel('terminated');
   const n = notifiers.track(
-    new Notifier({ connectionString: server.url, application_name: app }, { reconnect: { initialDelayMs: 10, maxDelayMs: 200 } }),
+    new Notifier({ connectionString: priv.server.url, application_name: app }, { reconnect: { initialDelayMs: 10, maxDelayMs: 200 } }),
   );
   const errors: NotifierError[] = [];
   n.errors$.subscribe((error) => errors.push(error));
@@ -44,7 +32,7 @@ test('pg_terminate_backend 20 times while notifications stream: each time it rec
   let resyncs = 0;
   n.resync$.subscribe(() => resyncs++);
 
-  const sender = await connectClient(server.url);
+  const sender = await connectClient(priv.server.url);
   let streaming = true;
   let sent = 0;
   const stream = (async () => {
@@ -59,7 +47,7 @@ test('pg_terminate_backend 20 times while notifications stream: each time it rec
     const [pid] = await backendsOf(app);
     expect(pid).toBeDefined();
     const resynced = firstValueFrom(n.resync$);
-    await admin.query('SELECT pg_terminate_backend($1)', [pid]);
+    await priv.admin.query('SELECT pg_terminate_backend($1)', [pid]);
     await resynced;
     expect(resyncs).toBe(round);
     expect(n.activeChannels().sort()).toEqual([a, b].sort());
@@ -81,7 +69,7 @@ test('the server down for 10 s: the notifier retries throughout and listens agai
   const app = uniqueChannel('outage');
   const maxDelayMs = 2_000;
   const n = notifiers.track(
-    new Notifier({ connectionString: server.url, application_name: app }, { reconnect: { initialDelayMs: 50, maxDelayMs } }),
+    new Notifier({ connectionString: priv.server.url, application_name: app }, { reconnect: { initialDelayMs: 50, maxDelayMs } }),
   );
   n.errors$.subscribe();
   const states: ConnectionState[] = [];
@@ -90,8 +78,8 @@ test('the server down for 10 s: the notifier retries throughout and listens agai
   const got: unknown[] = [];
   await n.subscribe('s', ch, (_id, _c, payload) => got.push(payload));
 
-  await admin.end();
-  await server.stop();
+  await priv.admin.end();
+  await priv.server.stop();
   await sleep(10_000);
   const reconnecting = states.filter((s) => s.status === 'reconnecting');
   expect(reconnecting.length).toBeGreaterThan(5);
@@ -100,20 +88,20 @@ test('the server down for 10 s: the notifier retries throughout and listens agai
   expect(n.activeChannels()).toEqual([]);
 
   const resynced = firstValueFrom(n.resync$);
-  await server.start();
+  await priv.server.start();
   const back = Date.now();
   await resynced;
   const took = Date.now() - back;
   process.stdout.write(`listening again ${took} ms after the server returned (maxDelayMs ${maxDelayMs})\n`);
   expect(took).toBeLessThanOrEqual(maxDelayMs + 500);
   expect(n.activeChannels()).toEqual([ch]);
-  admin = await connectClient(server.url);
-  await admin.query('SELECT pg_notify($1, $2)', [ch, '"after the outage"']);
+  await priv.reconnectAdmin();
+  await priv.admin.query('SELECT pg_notify($1, $2)', [ch, '"after the outage"']);
   await waitFor('delivery after the outage', () => got.length === 1);
 });
 
 test('a half-open connection is found within heartbeatIntervalMs + heartbeatTimeoutMs and replaced through a fresh path', async () => {
-  const proxy = await startTcpProxy(server.port);
+  const proxy = await startTcpProxy(priv.server.port);
   try {
     const app = uniqueChannel('halfopen');
     const n = notifiers.track(
@@ -141,7 +129,7 @@ test('a half-open connection is found within heartbeatIntervalMs + heartbeatTime
     // The server still has the old backend (its socket is held open by the proxy) and a new one.
     await waitFor('a second backend', async () => (await backendsOf(app)).length === 2);
     expect(await backendsOf(app)).toContain(oldPid);
-    await admin.query('SELECT pg_notify($1, $2)', [ch, '"through the new path"']);
+    await priv.admin.query('SELECT pg_notify($1, $2)', [ch, '"through the new path"']);
     await waitFor('delivery on the new connection', () => got.length === 1);
     expect(got).toEqual(['through the new path']);
   } finally {
@@ -151,16 +139,19 @@ test('a half-open connection is found within heartbeatIntervalMs + heartbeatTime
 
 test('close() during an outage cancels everything: no session of ours exists once the server is back', async () => {
   const app = uniqueChannel('zombie');
-  const n = new Notifier({ connectionString: server.url, application_name: app }, { reconnect: { initialDelayMs: 20, maxDelayMs: 100 } });
+  const n = new Notifier(
+    { connectionString: priv.server.url, application_name: app },
+    { reconnect: { initialDelayMs: 20, maxDelayMs: 100 } },
+  );
   n.errors$.subscribe();
   await n.subscribe('s', uniqueChannel('zombie'), () => undefined);
-  await admin.end();
-  await server.stop();
+  await priv.admin.end();
+  await priv.server.stop();
   await waitFor('a few failed attempts', () => n.status().counters.connectionErrors >= 3);
   await n.close();
   expect(n.status().connection.status).toBe('closed');
-  await server.start();
-  admin = await connectClient(server.url);
+  await priv.server.start();
+  await priv.reconnectAdmin();
   await sleep(1_500); // longer than any backoff it could have had left
   expect(await backendsOf(app)).toEqual([]);
 });
@@ -182,12 +173,12 @@ test('the first connect is retried too: a server that is not there yet is listen
   await waitFor('three failed attempts', () => states.filter((s) => s.status === 'connecting' && s.error !== undefined).length >= 3);
   expect(states.map((s) => s.status).filter((s) => s !== 'connecting')).toEqual(['idle']);
   expect(states.at(-1)?.error?.message).toMatch(/Could not connect to PostgreSQL: .*ECONNREFUSED/);
-  const proxy = await startTcpProxy(server.port, port);
+  const proxy = await startTcpProxy(priv.server.port, port);
   try {
     await subscribed;
     expect(n.isRunning()).toBe(true);
     expect(n.activeChannels()).toEqual([ch]);
-    await admin.query('SELECT pg_notify($1, $2)', [ch, '1']);
+    await priv.admin.query('SELECT pg_notify($1, $2)', [ch, '1']);
     await waitFor('delivery', () => got.length === 1);
     await n.close();
   } finally {

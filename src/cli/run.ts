@@ -18,6 +18,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
     // Loaded on demand: only the relay needs the NATS client, an optional dependency.
     if (argv[0] === 'relay') return await (await import('./relay.js')).relayCommand(argv.slice(1), io);
+    if (argv[0] === 'install') return await (await import('./install.js')).installCommand(argv.slice(1), io);
     const command = parseCommand(argv);
     switch (command.kind) {
       case 'help':

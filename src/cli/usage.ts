@@ -3,6 +3,7 @@ export const USAGE = `Usage:
   pgnotifier listen <channel...> [--pretty] [--url <url>]
   pgnotifier notify <channel> <payload> [--url <url>]
   pgnotifier relay --nats <url> [--durable <channel>]... <channel...> [--url <url>]
+  pgnotifier install [--schema <schema>] [--url <url>]
 
 Commands:
   listen   Print every notification on the channels, one JSON line each, until
@@ -14,6 +15,8 @@ Commands:
            when it parses as JSON, otherwise the text.
   relay    Relay the channels to NATS for consumers using NatsSource
            (pgnotifier/nats); run two or more: one leads, the others stand by.
+  install  Create the durable channels' tables and functions (in --schema,
+           default pgnotifier) where missing; safe to run again or at once.
 
 Relay options:
   --nats <url>       NATS server(s), comma-separated. Default: $NATS_URL.

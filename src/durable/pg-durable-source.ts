@@ -139,6 +139,8 @@ export class PgDurableSource implements DurableSource {
   readonly #positions: pg.Pool;
   readonly #errors = new Subject<NotifierError>();
   readonly #readers = new Set<Reader>();
+  /** Per (consumer, channel): the message being handled and its position store, which `forget` waits for. */
+  readonly #handling = new Map<string, Promise<void>>();
   #wakeSubscription: Subscription | undefined;
   #poller: ReturnType<typeof setInterval> | undefined;
   #lastPruneTry = 0;
@@ -281,22 +283,36 @@ export class PgDurableSource implements DurableSource {
       const reader = this.#reader(
         channel,
         consumer,
-        () => this.#storedPosition(consumer, channel),
+        async () => {
+          // A paused subscription of the same consumer may still be storing its last message's
+          // position: resuming before that store lands would deliver the message again.
+          await this.#handling.get(handlingKey(consumer, channel));
+          return this.#storedPosition(consumer, channel);
+        },
         async (message) => {
+          const handling = (async () => {
+            try {
+              await handle(message);
+            } catch (error) {
+              this.#report(new SubscriberError(consumer, channel, { cause: error }));
+            }
+            const position = decodeCursor(message.cursor);
+            reader.position = position;
+            try {
+              await this.#store(consumer, channel, position);
+            } catch (error) {
+              // The next message's store carries this one too; a crash before it repeats the message.
+              this.#report(
+                new ConnectionError(`Storing the position of consumer ${JSON.stringify(consumer)} failed`, { cause: error, explain: true }),
+              );
+            }
+          })();
+          const key = handlingKey(consumer, channel);
+          this.#handling.set(key, handling);
           try {
-            await handle(message);
-          } catch (error) {
-            this.#report(new SubscriberError(consumer, channel, { cause: error }));
-          }
-          const position = decodeCursor(message.cursor);
-          reader.position = position;
-          try {
-            await this.#store(consumer, channel, position);
-          } catch (error) {
-            // The next message's store carries this one too; a crash before it repeats the message.
-            this.#report(
-              new ConnectionError(`Storing the position of consumer ${JSON.stringify(consumer)} failed`, { cause: error, explain: true }),
-            );
+            await handling;
+          } finally {
+            if (this.#handling.get(key) === handling) this.#handling.delete(key);
           }
           if (!subscriber.closed) subscriber.next(message);
         },
@@ -315,7 +331,21 @@ export class PgDurableSource implements DurableSource {
     this.#assertOpen('forget');
     validateConsumer(consumer);
     validateChannel(channel);
+    // A message still being handled here stores its position when done: delete after that, or the
+    // store would bring the position back.
+    await this.#handling.get(handlingKey(consumer, channel));
     await this.#pool.query(`DELETE FROM ${this.#s}.positions WHERE consumer = $1 AND channel = $2`, [consumer, channel]);
+  }
+
+  /**
+   * The stored position of (`consumer`, `channel`) as a cursor; without one, stores now first (as
+   * a consumer's first subscription does), so messages committed after this resolves reach it.
+   */
+  async position(consumer: string, channel: string): Promise<string> {
+    this.#assertOpen('position');
+    validateConsumer(consumer);
+    validateChannel(channel);
+    return encodeCursor(await this.#storedPosition(consumer, channel));
   }
 
   /** The stored position of (`consumer`, `channel`) and how many messages it is behind; `undefined` when none is stored. */
@@ -729,6 +759,10 @@ function positive(name: string, value: number | undefined, fallback: number): nu
     throw new InvalidArgumentError(`${name} must be a positive number of milliseconds or items, got ${String(value)}`);
   }
   return value;
+}
+
+function handlingKey(consumer: string, channel: string): string {
+  return JSON.stringify([consumer, channel]);
 }
 
 function validateConsumer(consumer: unknown): string {

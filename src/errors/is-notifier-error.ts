@@ -1,5 +1,6 @@
 import type { ChannelRefusedError } from './channel-refused-error.js';
 import type { ConnectionError } from './connection-error.js';
+import type { DurableUnavailableError } from './durable-unavailable-error.js';
 import type { InvalidArgumentError } from './invalid-argument-error.js';
 import type { InvalidChannelError } from './invalid-channel-error.js';
 import type { NotifierClosedError } from './notifier-closed-error.js';
@@ -7,6 +8,7 @@ import { NotifierError } from './notifier-error.js';
 import type { PayloadParseError } from './payload-parse-error.js';
 import type { PayloadTooLargeError } from './payload-too-large-error.js';
 import type { QueueUsageWarning } from './queue-usage-warning.js';
+import type { ReplayGapError } from './replay-gap-error.js';
 import type { StandbyError } from './standby-error.js';
 import type { SubscriberError } from './subscriber-error.js';
 import type { TransactionPoolerError } from './transaction-pooler-error.js';
@@ -20,12 +22,14 @@ import type { UnknownSubscriberError } from './unknown-subscriber-error.js';
 export type KnownNotifierError =
   | ChannelRefusedError
   | ConnectionError
+  | DurableUnavailableError
   | InvalidArgumentError
   | InvalidChannelError
   | NotifierClosedError
   | PayloadParseError
   | PayloadTooLargeError
   | QueueUsageWarning
+  | ReplayGapError
   | StandbyError
   | SubscriberError
   | TransactionPoolerError
@@ -70,6 +74,7 @@ const KNOWN_NAMES: ReadonlySet<string> = new Set<KnownNotifierError['name']>([
   'PayloadParseError',
   'PayloadTooLargeError',
   'QueueUsageWarning',
+  'ReplayGapError',
   'StandbyError',
   'SubscriberError',
   'TransactionPoolerError',

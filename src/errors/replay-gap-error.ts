@@ -7,7 +7,7 @@ import { NotifierError } from './notifier-error.js';
  */
 export class ReplayGapError extends NotifierError {
   /** `'ReplayGapError'`: survives serialisation and module copies, where `instanceof` does not. */
-  override readonly name: string = 'ReplayGapError';
+  override readonly name = 'ReplayGapError' as const;
 
   constructor(
     /** The durable channel whose messages were lost. */

@@ -5,11 +5,12 @@ import { jetstream, type PubAck } from '@nats-io/jetstream';
 import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { ClientConfig } from 'pg';
 import type pg from 'pg';
-import { BehaviorSubject, merge, Subject, Subscription, type Observable } from 'rxjs';
+import { BehaviorSubject, Subscription, type Observable } from 'rxjs';
 
 import { channelList } from '../channel-name.js';
-import { DEFAULT_DURABLE_SCHEMA, durableWakeChannel } from '../durable/durable-schema-sql.js';
-import { PgDurableSource, type PgDurableSourceOptions } from '../durable/pg-durable-source.js';
+import { DEFAULT_DURABLE_SCHEMA } from '../durable/durable-schema-sql.js';
+import { PgDurableSource } from '../durable/pg-durable-source.js';
+import type { NotifierDurableOptions } from '../notifier-options.js';
 import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import { messageOf } from '../errors/message-of.js';
@@ -60,8 +61,8 @@ export interface RelayOptions {
   readonly followerPollMs?: number;
 }
 
-/** The outbox options of {@link RelayOptions}: those of `PgDurableSource`, but for `wake$` (the relay's own). */
-export type RelayOutboxOptions = Omit<PgDurableSourceOptions, 'wake$'>;
+/** The outbox options of {@link RelayOptions}: the durable options of the leader's notifier. */
+export type RelayOutboxOptions = NotifierDurableOptions;
 
 /** A running relay, from {@link relay}. */
 export interface Relay {
@@ -94,7 +95,7 @@ export interface Relay {
  * ```ts
  * import { relay } from 'pgnotifier/nats';
  *
- * const r = await relay({ connection: process.env.DATABASE_URL ?? 'postgres://localhost/app', nats: { servers: 'nats://127.0.0.1:4222' }, channels: ['orders'] });
+ * const r = await relay({ connection: { connectionString: process.env.DATABASE_URL }, nats: { servers: 'nats://127.0.0.1:4222' }, channels: ['orders'] });
  * process.once('SIGTERM', () => void r.close());
  * ```
  *
@@ -156,7 +157,7 @@ function resolveOptions(options: RelayOptions): Settings {
   const base = typeof connection === 'string' ? { connectionString: connection } : { ...connection };
   const outbox: RelayOutboxOptions = options.outbox ?? {};
   if (typeof (outbox as unknown) !== 'object' || (outbox as unknown) === null)
-    throw new InvalidArgumentError('outbox must be an object of PgDurableSource options');
+    throw new InvalidArgumentError('outbox must be an object: { schema, retentionMs, pollIntervalMs }');
   const schema = outbox.schema ?? DEFAULT_DURABLE_SCHEMA;
   // Checks the schema and every other outbox option now (InvalidArgumentError); a pool connects
   // only when it is first used, so this one costs nothing.
@@ -322,7 +323,14 @@ class RelayRunner implements Relay {
     if (this.#closed || !this.#natsUp) stepDown(new Error('closing'));
     this.#terms++;
     const since = new Date().toISOString();
-    const notifier = new Notifier(config, { parse: 'raw', heartbeatIntervalMs: 2_000, heartbeatTimeoutMs: 2_000 });
+    // With durable channels, the notifier's durable part reads the outbox, woken on its own
+    // listening connection (no second listening session).
+    const notifier = new Notifier(config, {
+      parse: 'raw',
+      heartbeatIntervalMs: 2_000,
+      heartbeatTimeoutMs: 2_000,
+      ...(durableChannels.length > 0 ? { durable: { ...this.#settings.outbox, schema } } : {}),
+    });
     const wiring = new Subscription();
     wiring.add(
       notifier.errors$.subscribe((error) => {
@@ -342,22 +350,13 @@ class RelayRunner implements Relay {
         }),
       );
     }
-    // The outbox's wake-ups arrive on this notifier's connection: no second listening session.
-    const wake = new Subject<unknown>();
-    if (durableChannels.length > 0) {
-      wiring.add(notifier.channel$<string>(durableWakeChannel(schema)).subscribe(wake));
-    }
     const timers: NodeJS.Timeout[] = [];
-    let outbox: PgDurableSource | undefined;
     await Promise.race([notifier.start(), ended]);
     const term: Term = { over: false, aborts: new Set() };
     if (reason === undefined && durableChannels.length > 0) {
       // Before leading is announced: a leader carries its durable channels (the outbox installed).
-      const starting = this.#startOutbox(client, merge(wake, notifier.resync$), wiring, term).then(
-        (started) => {
-          outbox = started;
-          if (term.over) void started.close();
-        },
+      const starting = this.#startOutbox(client, notifier, term).then(
+        () => undefined,
         (error: unknown) => {
           stepDown(new ConnectionError('Cannot start reading the durable outbox', { cause: error, explain: true }));
         },
@@ -391,9 +390,8 @@ class RelayRunner implements Relay {
     await ended;
     term.over = true;
     for (const abort of term.aborts) abort();
-    // Closed first: a publish cut short by the end of the term never settles (see #publishDurable),
-    // and with the pools ended no position can move past it either way.
-    await outbox?.close().catch(() => undefined);
+    // A publish cut short by the end of the term never settles (see #publishDurable), so no
+    // position moves past it.
     this.#durable.lag = 0;
     for (const timer of timers) clearInterval(timer);
     this.#stepDown = undefined;
@@ -408,33 +406,39 @@ class RelayRunner implements Relay {
   }
 
   /**
-   * Starts the leader's outbox readers: one stored position per durable channel, under a consumer
-   * name that every relay of this prefix shares, so the next leader resumes where this one stopped.
+   * Starts the leader's outbox readers: a durable subscriber per channel, under an id that every
+   * relay of this prefix shares, so the next leader resumes where this one stopped.
    */
-  async #startOutbox(client: pg.Client, wake$: Observable<unknown>, wiring: Subscription, term: Term): Promise<PgDurableSource> {
-    const { config, prefix, schema, outbox: options, durableChannels } = this.#settings;
+  async #startOutbox(client: pg.Client, notifier: Notifier, term: Term): Promise<void> {
+    const { prefix, schema, durableChannels } = this.#settings;
     const { rows } = await client.query<{ system: string; database: string }>(MESSAGE_ID_QUERY);
     const row = rows[0];
     if (row === undefined) throw new Error('cannot read the system identifier and database oid');
     const idPrefix = `${row.system}:${row.database}:${schema}`;
-    const outbox = new PgDurableSource(config, { poolSize: 2, ...options, schema, wake$ });
-    wiring.add(
-      outbox.errors$.subscribe((error) => {
-        this.#lastError = error.message;
-      }),
-    );
     try {
-      await outbox.install();
+      await notifier.install();
     } catch (error) {
       // E.g. no right to create it: the tables may exist all the same (readers report otherwise).
       this.#lastError = `Installing the outbox schema ${JSON.stringify(schema)} failed: ${messageOf(error)}`;
     }
     const consumer = `pgnotifier-relay ${prefix}`;
-    for (const channel of durableChannels) {
-      const subject = durableSubject(prefix, channel);
-      wiring.add(outbox.consume(consumer, channel, (message) => this.#publishDurable(subject, idPrefix, message, term)).subscribe());
-    }
-    return outbox;
+    await Promise.all(
+      durableChannels.map((channel) => {
+        const subject = durableSubject(prefix, channel);
+        return notifier.subscribe(
+          consumer,
+          channel,
+          (_id, name, payload, pid, message) =>
+            this.#publishDurable(
+              subject,
+              idPrefix,
+              { channel: name, payload: payload as string, pid, id: message.id, cursor: message.cursor },
+              term,
+            ),
+          { durable: true },
+        );
+      }),
+    );
   }
 
   #announce(since: string, takeover: boolean): void {

@@ -8,6 +8,7 @@ import {
   share,
   Subject,
   switchMap,
+  takeUntil,
   type Subscription,
 } from 'rxjs';
 
@@ -31,7 +32,8 @@ export interface ChannelContext {
 
 /** One callback subscriber of a channel: its Subscription and its own mute state. */
 interface CallbackSubscription {
-  readonly target: CallbackTarget;
+  /** A plain subscriber's place in the fan-out; `undefined` for a durable subscriber. */
+  readonly target: CallbackTarget | undefined;
   /** The subscriber's mute state on this channel; its Subscription switches over it. */
   readonly muted$: BehaviorSubject<boolean>;
   /** Its lifetime: unsubscribing it takes the callback out for good. */
@@ -77,6 +79,8 @@ export class Channel {
   readonly #gated$: Observable<RawNotification>;
   readonly #fanOut: CallbackFanOut;
   readonly #context: ChannelContext;
+  /** Emits once when the channel is gone: ends its durable observers. */
+  readonly #removed = new Subject<void>();
   #completed = false;
 
   /**
@@ -162,17 +166,68 @@ export class Channel {
    */
   subscribe(key: string, id: SubscriberId, callback: SubscriberCallback): void {
     const existing = this.#subscribers.get(key);
-    if (existing !== undefined) {
+    if (existing?.target !== undefined) {
       existing.target.callback = callback;
       return;
     }
+    if (existing !== undefined) throw new Error(`pgnotifier: ${key} is a durable subscriber of ${this.name}`);
     const target = new CallbackTarget(id, callback);
     const muted$ = new BehaviorSubject(false);
-    // The source is chosen per subscriber: a durable subscriber would switch over its own reader
-    // here instead of the channel's fan-out, with the same mute state and the same lifetime.
+    // The source is chosen per subscriber: a durable subscriber switches over its own reader
+    // instead of the channel's fan-out (subscribeDurable), with the same mute state and lifetime.
     const delivery$ = this.#asConsumer(this.#fanOut.member(target));
     const subscription = muted$.pipe(switchMap((muted) => (muted ? EMPTY : delivery$))).subscribe();
     this.#subscribers.set(key, { target, muted$, subscription });
+  }
+
+  /**
+   * Subscribes a durable subscriber under `key`: an RxJS Subscription whose source is switched by
+   * the channel's and the subscriber's mute state, `EMPTY` while either is muted (so `consume$`,
+   * the durable consumer, is unsubscribed and its stored position holds) and `consume$` again on
+   * unmute. It is not a consumer of the plain channel: it never makes the channel LISTENed (its
+   * wake-ups come on the durable part's own channel). A key that is already subscribed is left as
+   * it is (the caller replaces the callback it reads).
+   */
+  subscribeDurable(key: string, consume$: Observable<unknown>): void {
+    if (this.#subscribers.has(key)) return;
+    const muted$ = new BehaviorSubject(false);
+    const subscription = combineLatest([this.#muted, muted$])
+      .pipe(
+        map(([channelMuted, muted]) => channelMuted || muted),
+        distinctUntilChanged(),
+        switchMap((muted) => (muted ? EMPTY : consume$)),
+      )
+      .subscribe();
+    this.#subscribers.set(key, { target: undefined, muted$, subscription });
+  }
+
+  /** Whether `key` is subscribed, and how: `'plain'`, `'durable'`, or `undefined` when it is not. */
+  subscriberKind(key: string): 'plain' | 'durable' | undefined {
+    const entry = this.#subscribers.get(key);
+    if (entry === undefined) return undefined;
+    return entry.target === undefined ? 'durable' : 'plain';
+  }
+
+  /**
+   * A durable `channel$` observer's view: `read()` while the channel is not muted, nothing while
+   * it is (the reader is unsubscribed; `read()` is called again on unmute, so it should resume
+   * from where the observer stood). Completes when the channel is removed. Not a consumer of the
+   * plain channel.
+   */
+  observeDurable<T>(read: () => Observable<T>): Observable<T> {
+    return new Observable<T>((subscriber) => {
+      if (this.#completed) {
+        subscriber.complete();
+        return undefined;
+      }
+      return this.#muted
+        .pipe(
+          distinctUntilChanged(),
+          switchMap((muted) => (muted ? EMPTY : read())),
+          takeUntil(this.#removed),
+        )
+        .subscribe(subscriber);
+    });
   }
 
   /** Ends the Subscription of `key`; unknown keys are ignored. */
@@ -207,6 +262,8 @@ export class Channel {
       subscription.unsubscribe();
       muted$.complete();
     }
+    this.#removed.next();
+    this.#removed.complete();
     this.#muted.complete();
     this.#completed = true;
     this.#consumers.complete();

@@ -56,4 +56,16 @@ export interface DurableSource {
   publish(channel: string, payload: string): Promise<string>;
   /** Creates what the durable part needs where it is missing (schema, stream); safe to run concurrently. */
   install(): Promise<void>;
+  /**
+   * Optional: a cursor standing for now (`read(channel, { after })` with it delivers only what
+   * commits later). The notifier uses it so a durable `channel$` observer's start is known.
+   */
+  now?(): Promise<string>;
+  /**
+   * Optional: the stored position of (`consumer`, `channel`) as a cursor, storing now first when
+   * it has none. The notifier's durable `subscribe` resolves once it is stored.
+   */
+  position?(consumer: string, channel: string): Promise<string>;
+  /** Optional: how many messages of `channel` lie after `cursor` (for `status()`). */
+  behind?(channel: string, cursor: string): Promise<number>;
 }

@@ -28,6 +28,8 @@ export class Sender {
   readonly #pending = new Set<(error: Error) => void>();
   readonly #prepared = new WeakSet<pg.PoolClient>();
   #ended = false;
+  /** Sends under way, settled either way: `end()` waits for them within its grace. */
+  readonly #inFlight = new Set<Promise<void>>();
 
   constructor(config: ClientConfig, timeoutMs: number) {
     this.#timeoutMs = timeoutMs;
@@ -89,8 +91,15 @@ export class Sender {
       reject(new ConnectionError(`notify() got no answer from the server within ${String(this.#timeoutMs)} ms`));
     }, this.#timeoutMs + 1_000);
     this.#pending.add(reject);
+    const run = this.#run(query);
+    const settled = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#inFlight.add(settled);
+    void settled.finally(() => this.#inFlight.delete(settled));
     try {
-      await Promise.race([this.#run(query), cancelled]);
+      await Promise.race([run, cancelled]);
     } catch (error) {
       // The server's own errors (they carry a severity) are the caller's; the rest is the connection.
       if (typeof error === 'object' && error !== null && 'severity' in error) throw error;
@@ -102,15 +111,20 @@ export class Sender {
     }
   }
 
-  /** Ends the pool within a bounded time, rejecting what is pending. */
+  /**
+   * Ends the pool within a bounded time. Sends already under way get the grace to be answered (a
+   * NOTIFY the server took resolves, rather than reject although it was delivered); what is still
+   * pending after it is rejected with {@link NotifierClosedError}.
+   */
   async end(): Promise<void> {
     this.#ended = true;
-    for (const reject of this.#pending) reject(new NotifierClosedError('notify'));
-    this.#pending.clear();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((resolve) => {
       timer = setTimeout(resolve, END_GRACE_MS);
     });
+    await Promise.race([Promise.all(this.#inFlight), grace]);
+    for (const reject of this.#pending) reject(new NotifierClosedError('notify'));
+    this.#pending.clear();
     await Promise.race([this.#pool.end().catch(() => undefined), grace]);
     clearTimeout(timer);
     for (const socket of this.#sockets) socket.destroy();

@@ -43,14 +43,14 @@ export function removeChannels(registry: Registry, channels: readonly string[]):
  * Subscribes `key` to `channel`, registering the channel when needed. The same (id, channel)
  * again keeps its mute flag; other channels of the id keep theirs.
  */
-export function subscribe(registry: Registry, id: SubscriberId, key: string, channel: string): Change {
+export function subscribe(registry: Registry, id: SubscriberId, key: string, channel: string, durable = false): Change {
   const entry = registry.channels.get(channel) ?? newChannel;
   const muted = entry.subscribers.get(key)?.muted ?? false;
   return {
     registry: {
       channels: registry.channels.set(channel, {
         ...entry,
-        subscribers: entry.subscribers.set(key, { id, key, muted }),
+        subscribers: entry.subscribers.set(key, durable ? { id, key, muted, durable } : { id, key, muted }),
       }),
       channelsBySubscriber: registry.channelsBySubscriber.update(key, OrderedSet<string>(), (set) => set.add(channel)),
     },

@@ -15,6 +15,8 @@ export interface SubscriptionEntry {
   readonly key: string;
   /** The subscriber's own mute flag on this channel (kept while the channel is muted). */
   readonly muted: boolean;
+  /** A durable consumer (`subscribe(…, { durable: true })`); absent for a plain subscriber. */
+  readonly durable?: true;
 }
 
 /** One registered channel. */

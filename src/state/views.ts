@@ -23,6 +23,8 @@ export interface ChannelView {
     readonly id: SubscriberId;
     /** The subscriber's own mute flag on this channel. */
     readonly muted: boolean;
+    /** `true` for a durable consumer; absent for a plain subscriber. */
+    readonly durable?: true;
   }[];
 }
 
@@ -40,6 +42,8 @@ export interface SubscriberView {
       readonly channelMuted: boolean;
       /** Whether the server has acknowledged the channel's LISTEN on the current connection. */
       readonly active: boolean;
+      /** `true` for a durable consumer; absent for a plain subscriber. */
+      readonly durable?: true;
     }
   >;
 }
@@ -52,7 +56,11 @@ export function channelsView(registry: Registry, active: ReadonlySet<string>): R
       muted: entry.muted,
       active: active.has(channel),
       observers: entry.observers,
-      subscribers: [...entry.subscribers.values()].map((s) => ({ id: subscriberIdOf(s.key), muted: s.muted })),
+      subscribers: [...entry.subscribers.values()].map((s) => ({
+        id: subscriberIdOf(s.key),
+        muted: s.muted,
+        ...(s.durable === true ? { durable: true as const } : {}),
+      })),
     };
   }
   return view;
@@ -64,10 +72,12 @@ export function subscribersView(registry: Registry, active: ReadonlySet<string>)
     const view: SubscriberView['channels'] = {};
     for (const channel of channels) {
       const entry = entryOf(registry.channels, channel);
+      const subscription = entry.subscribers.get(key);
       view[channel] = {
-        muted: entry.subscribers.get(key)?.muted ?? false,
+        muted: subscription?.muted ?? false,
         channelMuted: entry.muted,
         active: active.has(channel),
+        ...(subscription?.durable === true ? { durable: true as const } : {}),
       };
     }
     return { id: subscriberIdOf(key), channels: view };

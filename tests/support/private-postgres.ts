@@ -1,7 +1,10 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 
+import type pg from 'pg';
+
 import type { EmbeddedServer } from '../../scripts/embedded-postgres.mjs';
+import { connectClient } from './db.js';
 
 /** A PostgreSQL server of our own, in a child process; `stop()` then `start()` is an outage. */
 export type PrivatePostgres = EmbeddedServer;
@@ -45,4 +48,40 @@ function send(child: ChildProcess, id: number, cmd: string): Promise<void> {
     child.on('message', onMessage);
     child.send({ id, cmd });
   });
+}
+
+/**
+ * The usual hooks of a test file that breaks a server: a private PostgreSQL for the whole file
+ * (`priv.server`) and a connected admin client on it (`priv.admin`; `reconnectAdmin()` after the
+ * server was restarted), both released after the last test.
+ */
+export function usePrivatePostgres(): { readonly server: PrivatePostgres; readonly admin: pg.Client; reconnectAdmin(): Promise<void> } {
+  let server: PrivatePostgres | undefined;
+  let admin: pg.Client | undefined;
+  beforeAll(async () => {
+    server = await startPrivatePostgres();
+    admin = await connectClient(server.url);
+  });
+  afterAll(async () => {
+    // Either may be missing when the private server failed to start; that failure is the report.
+    await admin?.end().catch(() => undefined);
+    await server?.destroy();
+  });
+  const started = (): PrivatePostgres => {
+    if (server === undefined) throw new Error('the private PostgreSQL is not started yet');
+    return server;
+  };
+  return {
+    get server() {
+      return started();
+    },
+    get admin() {
+      if (admin === undefined) throw new Error('the admin client is not connected yet');
+      return admin;
+    },
+    async reconnectAdmin() {
+      await admin?.end().catch(() => undefined);
+      admin = await connectClient(started().url);
+    },
+  };
 }

@@ -1,0 +1,235 @@
+// Durable channels through the Notifier API, on the shared PostgreSQL: a schema of this file's own,
+// dropped afterwards. Each notifier has an application_name of its own.
+import type pg from 'pg';
+import type { Subscription } from 'rxjs';
+
+import {
+  DurableUnavailableError,
+  InvalidChannelError,
+  MemorySource,
+  Notifier,
+  type DurableNotification,
+  type NotifierError,
+} from '../src/index.js';
+import { startChild } from './support/child.js';
+import { closer, connectClient, databaseUrl, uniqueChannel, waitFor } from './support/db.js';
+
+jest.setTimeout(60_000);
+
+const schema = uniqueChannel('ndurable');
+const notifiers = closer();
+const subscriptions: Subscription[] = [];
+let admin: pg.Client;
+
+function notifier(app = uniqueChannel('ndurable')): Notifier {
+  return notifiers.track(
+    new Notifier({ connectionString: databaseUrl(), application_name: app }, { durable: { schema, pollIntervalMs: 100 } }),
+  );
+}
+
+function errorsOf(n: Notifier): NotifierError[] {
+  const errors: NotifierError[] = [];
+  subscriptions.push(n.errors$.subscribe((error) => errors.push(error)));
+  return errors;
+}
+
+beforeAll(async () => {
+  admin = await connectClient();
+  const n = notifier();
+  await n.install();
+  await n.close();
+});
+afterEach(async () => {
+  for (const s of subscriptions.splice(0)) s.unsubscribe();
+  await notifiers.closeAll();
+});
+afterAll(async () => {
+  await admin.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+  await admin.end();
+});
+
+test('publish reaches a durable channel$ observer and a durable subscriber, with id and cursor; a plain observer sees nothing', async () => {
+  const app = uniqueChannel('ndurable');
+  const n = notifier(app);
+  const errors = errorsOf(n);
+  const channel = uniqueChannel('orders');
+  const observed: DurableNotification[] = [];
+  const plain: unknown[] = [];
+  subscriptions.push(n.channel$(channel, { durable: true, since: 'earliest' }).subscribe((m) => observed.push(m)));
+  subscriptions.push(n.channel$(channel).subscribe((m) => plain.push(m)));
+  const called: unknown[][] = [];
+  await n.subscribe('mailer', channel, (...args) => void called.push(args), { durable: true });
+  const id = await n.publish(channel, { id: 42, text: 'x'.repeat(20_000) }); // over NOTIFY's 8000 bytes
+  expect(id).toMatch(/^\d+$/);
+  await waitFor('both deliveries', () => observed.length === 1 && called.length === 1);
+  expect(observed[0]).toEqual({
+    channel,
+    payload: { id: 42, text: 'x'.repeat(20_000) },
+    pid: expect.any(Number) as unknown,
+    id,
+    cursor: expect.any(String) as unknown,
+  });
+  const [subscriberId, ch, payload, pid, message] = called[0] as [unknown, string, unknown, number, { id: string; cursor: string }];
+  expect([subscriberId, ch, payload, pid]).toEqual(['mailer', channel, { id: 42, text: 'x'.repeat(20_000) }, observed[0]!.pid]);
+  expect(message).toEqual({ id, cursor: expect.any(String) as unknown });
+  // The cursor resumes after that message: a second publish is the only one read from it.
+  const second = await n.publish(channel, 2);
+  const resumed: DurableNotification[] = [];
+  subscriptions.push(n.channel$(channel, { durable: true, since: observed[0]!.cursor }).subscribe((m) => resumed.push(m)));
+  await waitFor('the resumed reader', () => resumed.length === 1);
+  expect(resumed.map((m) => m.id)).toEqual([second]);
+  expect(plain).toEqual([]);
+  expect(n.subscribers()).toEqual([
+    { id: 'mailer', channels: { [channel]: { muted: false, channelMuted: false, active: true, durable: true } } },
+  ]);
+  // The wake-up channel is LISTENed on the notifier's own connection, and no view shows it.
+  expect(n.activeChannels()).toEqual([channel]);
+  const { rows } = await admin.query('SELECT pid FROM pg_stat_activity WHERE application_name = $1', [app]);
+  expect(rows).toHaveLength(1);
+  expect(errors).toEqual([]);
+});
+
+test('status() shows each durable reader with its position and how far behind it is', async () => {
+  const n = notifier();
+  const channel = uniqueChannel('lagging');
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  await n.subscribe('slow', channel, () => gate, { durable: true });
+  subscriptions.push(n.channel$(channel, { durable: true }).subscribe());
+  for (let i = 0; i < 5; i++) await n.publish(channel, i);
+  // The subscriber is stuck in its first callback: 5 behind; the observer catches up: 0 behind.
+  await waitFor('the lag', () => {
+    const readers = n.status().durable?.readers ?? [];
+    return readers.some((r) => r.kind === 'subscriber' && r.behind === 5) && readers.some((r) => r.kind === 'observer' && r.behind === 0);
+  });
+  const readers = n.status().durable!.readers;
+  expect(readers.find((r) => r.kind === 'subscriber')).toMatchObject({
+    id: 'slow',
+    channel,
+    cursor: expect.any(String) as unknown,
+    delivered: 0,
+  });
+  release();
+  await waitFor('caught up', () => n.status().durable!.readers.every((r) => r.behind === 0));
+});
+
+test('a second notifier subscribing the same (id, channel) resumes after the first one stopped: nothing lost, in order', async () => {
+  const channel = uniqueChannel('jobs');
+  const first = notifier();
+  const got: number[] = [];
+  await first.subscribe(['worker', 1], channel, (_id, _channel, payload) => void got.push(payload as number), { durable: true });
+  for (let i = 0; i < 10; i++) await first.publish(channel, i);
+  await waitFor('the first ten', () => got.length === 10);
+  await first.close();
+  const publisher = notifier();
+  for (let i = 10; i < 20; i++) await publisher.publish(channel, i); // while no consumer runs
+  const second = notifier();
+  await second.subscribe(['worker', 1], channel, (_id, _channel, payload) => void got.push(payload as number), { durable: true });
+  await publisher.publish(channel, 20);
+  await waitFor('all of them', () => got.length >= 21);
+  expect(got).toEqual(Array.from({ length: 21 }, (_, i) => i));
+});
+
+test('muting the subscriber or its channel pauses it; unmute delivers what was published meanwhile', async () => {
+  const n = notifier();
+  const errors = errorsOf(n);
+  const channel = uniqueChannel('paused');
+  const got: number[] = [];
+  await n.subscribe('s', channel, (_id, _channel, payload) => void got.push(payload as number), { durable: true });
+  const observed: number[] = [];
+  subscriptions.push(n.channel$<number>(channel, { durable: true }).subscribe((m) => observed.push(m.payload)));
+  await n.publish(channel, 0);
+  await waitFor('the first', () => got.length === 1 && observed.length === 1);
+  await n.muteSubscriber('s', channel);
+  await n.publish(channel, 1);
+  await n.publish(channel, 2);
+  await waitFor('the observer has them', () => observed.length === 3); // a later marker: the subscriber had its chance
+  expect(got).toEqual([0]);
+  await n.unmuteSubscriber('s', channel);
+  await waitFor('the subscriber catches up', () => got.length >= 3);
+  expect(got).toEqual([0, 1, 2]); // nothing twice: the paused consumer's last store lands before it resumes
+  await n.muteChannels(channel);
+  await n.publish(channel, 3);
+  const marker = uniqueChannel('marker');
+  const markers: unknown[] = [];
+  subscriptions.push(n.channel$(marker, { durable: true }).subscribe((m) => markers.push(m)));
+  await waitFor('the marker reader started', () => n.status().durable!.readers.some((r) => r.channel === marker && r.cursor !== undefined));
+  await n.publish(marker, 'after');
+  await waitFor('the marker', () => markers.length === 1);
+  expect(got).toEqual([0, 1, 2]);
+  expect(observed).toEqual([0, 1, 2]);
+  await n.unmuteChannels(channel);
+  await waitFor('both catch up', () => got.length === 4 && observed.length === 4);
+  expect(got).toEqual([0, 1, 2, 3]);
+  expect(observed).toEqual([0, 1, 2, 3]);
+  expect(errors).toEqual([]);
+});
+
+test('unsubscribe keeps the stored position; forget: true deletes it', async () => {
+  const channel = uniqueChannel('forget');
+  const n = notifier();
+  const got: number[] = [];
+  const callback = (_id: unknown, _channel: string, payload: unknown): void => void got.push(payload as number);
+  await n.subscribe('f', channel, callback, { durable: true });
+  const positions = async () =>
+    (await admin.query(`SELECT 1 FROM "${schema}".positions WHERE consumer = $1 AND channel = $2`, ['"f"', channel])).rows.length;
+  expect(await positions()).toBe(1);
+  await n.unsubscribe('f', channel);
+  expect(await positions()).toBe(1);
+  await n.publish(channel, 1); // kept for it
+  await n.subscribe('f', channel, callback, { durable: true });
+  await waitFor('the kept message', () => got.length === 1);
+  await n.unsubscribe('f', channel, { forget: true });
+  expect(await positions()).toBe(0);
+  await n.publish(channel, 2); // published while forgotten: a new subscription starts after it
+  await n.subscribe('f', channel, callback, { durable: true });
+  await n.publish(channel, 3);
+  await waitFor('the next one', () => got.length === 2);
+  expect(got).toEqual([1, 3]);
+});
+
+test('bad durable calls are refused with typed errors and change nothing', () => {
+  const memory = new Notifier(new MemorySource());
+  notifiers.track(memory);
+  expect(() => memory.channel$('a', { durable: true })).toThrow(DurableUnavailableError);
+  expect(() => memory.publish('a', 1)).toThrow(DurableUnavailableError);
+  expect(() => memory.install()).toThrow(DurableUnavailableError);
+  expect(() => memory.subscribe('x', 'a', () => undefined, { durable: true })).toThrow(DurableUnavailableError);
+  expect(memory.channels()).toEqual({});
+  const n = notifier();
+  for (const call of [
+    () => n.channel$('pgnotifier:x'),
+    () => n.channel$('pgnotifier:x', { durable: true }),
+    () => n.subscribe('x', 'pgnotifier:x', () => undefined),
+    () => n.notify('pgnotifier:x'),
+    () => n.publish('pgnotifier:x'),
+    () => n.addChannels(['ok', 'pgnotifier:x']),
+  ]) {
+    expect(call).toThrow(InvalidChannelError);
+  }
+  expect(() => n.channel$('a', { durable: true, since: 'nope' })).toThrow(/cursor/);
+  expect(n.channels()).toEqual({});
+});
+
+test('pgnotifier install creates the schema (two at once: both succeed); bad arguments are a usage error', async () => {
+  const own = uniqueChannel('cli_install');
+  const env = { ...process.env };
+  try {
+    const [a, b] = [
+      startChild('src/cli/main.ts', ['install', '--url', databaseUrl(), '--schema', own], env),
+      startChild('src/cli/main.ts', ['install', `--url=${databaseUrl()}`, `--schema=${own}`], env),
+    ];
+    expect([await a.exited, await b.exited]).toEqual([0, 0]);
+    expect(a.stderr()).toMatch(/installed/);
+    const { rows } = await admin.query('SELECT 1 FROM information_schema.tables WHERE table_schema = $1 AND table_name = $2', [
+      own,
+      'messages',
+    ]);
+    expect(rows).toHaveLength(1);
+  } finally {
+    await admin.query(`DROP SCHEMA IF EXISTS "${own}" CASCADE`);
+  }
+  const bad = startChild('src/cli/main.ts', ['install', '--bogus'], env);
+  expect(await bad.exited).toBe(2);
+  expect(bad.stderr()).toMatch(/unexpected argument "--bogus"/);
+});
