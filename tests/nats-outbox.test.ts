@@ -2,8 +2,8 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { filter, firstValueFrom, type Subscription } from 'rxjs';
 
-import { PgDurableSource, type DurableMessage } from '../src/index.js';
-import { durableConsumerName, NatsDurable, NatsSource, relay, type Relay } from '../src/nats/index.js';
+import { Notifier, PgDurableSource, type DurableMessage } from '../src/index.js';
+import { durableConsumerName, durableSubject, NatsDurable, NatsSource, relay, type Relay } from '../src/nats/index.js';
 import { startChild, type Child } from './support/child.js';
 import { databaseUrl, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 import { NATS_URL, natsOrSkip } from './support/nats.js';
@@ -227,5 +227,34 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
     expect(() => new NatsSource({ nats: nc! }).durable.publish(channel, 'x')).toThrow(
       expect.objectContaining({ name: 'NoDatabaseError' }) as Error,
     );
+  });
+
+  it('new Notifier(new NatsSource(...)): a durable subscriber gets what notifier.publish() stored, through the relay and JetStream', async () => {
+    if (nc === undefined) return;
+    const { stream, channel, prefix, schema } = await setup();
+    const r = await relay({
+      connection: databaseUrl(),
+      nats: nc,
+      durableChannels: [channel],
+      subjectPrefix: prefix,
+      stream,
+      outbox: { schema },
+    });
+    cleanups.push(() => r.close());
+    await firstValueFrom(r.state$.pipe(filter((state) => state.role === 'leader')));
+    const notifier = new Notifier(
+      new NatsSource({ nats: nc, subjectPrefix: prefix, stream, connection: databaseUrl(), outbox: { schema } }),
+    );
+    cleanups.push(() => notifier.close());
+    const got: unknown[] = [];
+    // Resolves once its JetStream consumer exists: what is published from now on reaches it.
+    await notifier.subscribe('mailer', channel, (_id, _channel, payload) => got.push(payload), { durable: true });
+    expect((await (await jetstreamManager(nc)).consumers.list(stream).next()).map((c) => c.config.filter_subject)).toEqual([
+      durableSubject(prefix, channel),
+    ]);
+    const ids = [await notifier.publish(channel, { n: 1 }), await notifier.publish(channel, { n: 2 })];
+    await waitFor('both durable messages', () => got.length === 2);
+    expect(got).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(ids).toHaveLength(2);
   });
 });
