@@ -123,7 +123,11 @@ mkdirSync(join(modules, '@types'), { recursive: true });
 mkdirSync(join(modules, 'pgnotifier'));
 run('tar', ['-xzf', join(work, packed.filename), '-C', join(modules, 'pgnotifier'), '--strip-components=1']);
 const linked = [...Object.keys(manifest.dependencies ?? {}), ...Object.keys(manifest.peerDependencies ?? {}), '@types/node'];
-for (const name of linked.filter((name) => name !== '@types/pg')) symlinkSync(join(root, 'node_modules', name), join(modules, name), 'dir');
+for (const name of linked.filter((name) => name !== '@types/pg')) {
+  // A scoped package (@nats-io/…) needs its scope folder first.
+  mkdirSync(dirname(join(modules, name)), { recursive: true });
+  symlinkSync(join(root, 'node_modules', name), join(modules, name), 'dir');
+}
 
 const typed = `
 import { Notifier, MemorySource, notifyQuery, type Notification, type NotifierStatus } from 'pgnotifier';

@@ -1,7 +1,10 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 
-import { Notifier } from '../src/index.js';
-import { NatsSource } from '../src/nats/index.js';
+import { jetstreamManager } from '@nats-io/jetstream';
+import { firstValueFrom } from 'rxjs';
+
+import { Notifier, PgDurableSource } from '../src/index.js';
+import { NatsDurable, NatsSource } from '../src/nats/index.js';
 import { envWithout, startChild } from './support/child.js';
 import { databaseUrl, pgNotify, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
 import { NATS_URL, natsOrSkip } from './support/nats.js';
@@ -32,6 +35,34 @@ describe('pgnotifier relay', () => {
     expect(seen).toEqual([{ via: 'cli' }]);
     child.kill('SIGTERM');
     expect(await child.exited).toBe(0);
+  });
+
+  test('--durable with --schema: the outbox of the same database, carried to JetStream, with no other option', async () => {
+    if (nc === undefined) return;
+    const prefix = uniqueChannel('clid').replace(/_/g, '-');
+    const schema = uniqueChannel('cli_outbox');
+    const channel = uniqueChannel('cli durable');
+    const outbox = new PgDurableSource(databaseUrl(), { schema });
+    const child = startChild(
+      CLI,
+      ['relay', '--nats', NATS_URL, '--prefix', prefix, '--stream', prefix.toUpperCase(), '--durable', channel, '--schema', schema],
+      envWithout({ DATABASE_URL: databaseUrl() }),
+    );
+    try {
+      await child.waitForOutput('stderr', /leading: /);
+      // The relay installed the outbox: publishing needs nothing else.
+      const id = await outbox.publish(channel, '{"via":"cli outbox"}');
+      const durable = new NatsDurable({ nats: () => Promise.resolve(nc!), subjectPrefix: prefix, stream: prefix.toUpperCase() });
+      const message = await firstValueFrom(durable.read(channel, 'earliest'));
+      expect(message).toMatchObject({ id, channel, payload: '{"via":"cli outbox"}' });
+      child.kill('SIGTERM');
+      expect(await child.exited).toBe(0);
+    } finally {
+      child.kill('SIGKILL');
+      await outbox.close();
+      await db.client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`);
+      await (await jetstreamManager(nc)).streams.delete(prefix.toUpperCase()).catch(() => undefined);
+    }
   });
 
   test('an unreachable NATS server is one line and exit code 1; no channel is a usage error', async () => {

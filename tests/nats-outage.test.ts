@@ -36,6 +36,14 @@ async function stopNats(server: ChildProcess): Promise<void> {
 // The same scenario as a plain Node script (relay, NatsSource, server SIGKILLed) survived 10 of
 // 10 runs; not yet understood. When it does not hit, the test passes, and it fails without the
 // relay's step-down on a lost NATS connection. Change `test.skip` to `test` to run it.
+// Where it comes from (read in @nats-io/transport-node's node_transport, not proven): on the
+// server's FIN the client's 'end' handler ends the socket; a flush queued by a publish or PING
+// (protocol flushPending) then writes to the ended socket; Node reports ERR_STREAM_WRITE_AFTER_END
+// to the write callback (handled) and also as an 'error' event a tick later, by which time the
+// client's close/discard path has run socket.removeAllListeners(): an 'error' event with no
+// listener is thrown. It is inside the client (the socket is not reachable from our code), so it
+// needs a fix there (a no-op 'error' listener kept after removeAllListeners, or no write once
+// 'end' was seen); reproduced 2 of 2 under Jest on 2026-11-28.
 test.skip('NATS lost and back: the relay steps down and leads again, the consumer reports the loss on errors$ and resync$ fires', async () => {
   const port = await freePort();
   let server = await startNats(port);

@@ -2,7 +2,7 @@ import type { NatsConnection } from '@nats-io/transport-node';
 import { firstValueFrom, filter } from 'rxjs';
 
 import { Notifier } from '../src/index.js';
-import { NatsSource, NoDatabaseError, relay, type Relay, type RelayState } from '../src/nats/index.js';
+import { NatsSource, NoDatabaseError, plainSubject, relay, type Relay, type RelayState } from '../src/nats/index.js';
 import { lockClient } from '../src/nats/lock-connection.js';
 import { startChild, type Child } from './support/child.js';
 import { databaseUrl, pgNotify, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
@@ -134,7 +134,12 @@ describe('relay through NATS', () => {
     if (nc === undefined) return;
     await expect(relay({ connection: databaseUrl(), nats: nc, channels: [] })).rejects.toThrow(/at least one channel/);
     await expect(relay({ connection: databaseUrl(), nats: nc, channels: ['x'], subjectPrefix: 'a.*' })).rejects.toThrow(/subjectPrefix/);
-    await expect(relay({ connection: databaseUrl(), nats: nc, durableChannels: ['x'] })).rejects.toThrow(/outbox/);
+    await expect(relay({ connection: databaseUrl(), nats: nc, durableChannels: ['x'], outbox: { schema: 'pg_x' } })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+    });
+    await expect(
+      relay({ connection: databaseUrl(), nats: nc, durableChannels: ['x'], outbox: { pollIntervalMs: -1 } }),
+    ).rejects.toMatchObject({ name: 'InvalidArgumentError' });
     await expect(relay({ connection: databaseUrl(), nats: { servers: 'nats://127.0.0.1:1' }, channels: ['x'] })).rejects.toMatchObject({
       name: 'ConnectionError',
     });
@@ -169,6 +174,28 @@ describe('relay through NATS', () => {
       await Promise.all(relays.splice(0).map((r) => r.close()));
       await proxy.close();
     }
+  });
+
+  it('a new session drops the NATS subscription of a channel given up while the old one ended, and keeps the wanted ones', async () => {
+    if (nc === undefined) return;
+    const prefix = uniquePrefix();
+    const [kept, given] = [uniqueChannel('kept'), uniqueChannel('given')];
+    const { notifier, source } = consumer(prefix);
+    const seen: unknown[] = [];
+    await notifier.subscribe('a', kept, (_id, _channel, payload) => seen.push(payload));
+    await notifier.subscribe('a', given, () => undefined);
+    expect(source.status().channels).toBe(2);
+    // Given up with autorun: false, its UNLISTEN waits; a new session (as after a relay takeover
+    // or a NATS reconnect) comes first, and the notifier does not LISTEN it again.
+    await notifier.unsubscribe('a', given, { autorun: false });
+    source.recycle(new Error('test: a new session'));
+    await notifier.synced();
+    expect(source.status().channels).toBe(1);
+    nc.publish(plainSubject(prefix, given), '"stale"');
+    nc.publish(plainSubject(prefix, kept), '"kept"');
+    await waitFor('the kept channel to deliver', () => seen.length === 1);
+    expect(seen).toEqual(['kept']);
+    expect(source.status().received).toBe(1);
   });
 
   it('the lock session asks the server to drop it within seconds of a lost network', async () => {

@@ -15,6 +15,8 @@ export interface RelayCommand {
   readonly nats: string;
   readonly subjectPrefix: string | undefined;
   readonly stream: string | undefined;
+  /** The outbox schema of the durable channels. */
+  readonly schema: string | undefined;
 }
 
 /**
@@ -35,6 +37,7 @@ export function parseRelayCommand(argv: readonly string[], env: NodeJS.ProcessEn
         durable: { type: 'string', multiple: true, default: [] },
         prefix: { type: 'string' },
         stream: { type: 'string' },
+        schema: { type: 'string' },
       },
     });
   } catch (error) {
@@ -52,6 +55,7 @@ export function parseRelayCommand(argv: readonly string[], env: NodeJS.ProcessEn
     nats,
     subjectPrefix: values.prefix,
     stream: values.stream,
+    schema: values.schema,
   };
 }
 
@@ -81,6 +85,7 @@ export async function relayCommand(argv: readonly string[], io: CliIo): Promise<
       durableChannels: command.durableChannels,
       ...(command.subjectPrefix === undefined ? {} : { subjectPrefix: command.subjectPrefix }),
       ...(command.stream === undefined ? {} : { stream: command.stream }),
+      ...(command.schema === undefined ? {} : { outbox: { schema: command.schema } }),
     });
   } catch (error) {
     if (error instanceof Error && error.name === 'InvalidArgumentError') throw new UsageError(error.message);

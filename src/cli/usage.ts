@@ -20,7 +20,9 @@ Commands:
 
 Relay options:
   --nats <url>       NATS server(s), comma-separated. Default: $NATS_URL.
-  --durable <ch>     A durable channel, to JetStream (repeatable).
+  --durable <ch>     A durable channel, from the PostgreSQL outbox to JetStream
+                     (repeatable).
+  --schema <name>    The outbox schema of durable channels. Default: pgnotifier.
   --prefix <p>       Subject prefix. Default: pgnotifier.
   --stream <name>    JetStream stream. Default: PGNOTIFIER.
 

@@ -4,7 +4,7 @@ export type { NatsSourceOptions, NatsSourceStatus } from './nats-source.js';
 export { NatsDurable } from './nats-durable.js';
 export type { NatsDurableOptions } from './nats-durable.js';
 export { relay } from './relay.js';
-export type { Relay, RelayOptions } from './relay.js';
+export type { Relay, RelayOptions, RelayOutboxOptions } from './relay.js';
 export type { RelayRole, RelayState, RelayStatus } from './relay-status.js';
 export type { LockTiming } from './lock-connection.js';
 export type { NatsOption } from './nats-connection.js';

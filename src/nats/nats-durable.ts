@@ -1,4 +1,12 @@
-import { AckPolicy, DeliverPolicy, jetstream, jetstreamManager, type JsMsg, type OrderedConsumerOptions } from '@nats-io/jetstream';
+import {
+  AckPolicy,
+  DeliverPolicy,
+  jetstream,
+  jetstreamManager,
+  type ConsumerInfo,
+  type JsMsg,
+  type OrderedConsumerOptions,
+} from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { Observable, Subject } from 'rxjs';
 
@@ -110,21 +118,7 @@ export class NatsDurable implements DurableSource {
       const name = durableConsumerName(consumer, channel);
       void (async () => {
         const nc = await this.#nats();
-        const jsm = await jetstreamManager(nc);
-        try {
-          await jsm.consumers.info(this.#stream, name);
-        } catch (error) {
-          if (!isNotFound(error)) throw error;
-          await jsm.consumers.add(this.#stream, {
-            durable_name: name,
-            filter_subject: durableSubject(this.#prefix, channel),
-            deliver_policy: DeliverPolicy.New,
-            ack_policy: AckPolicy.Explicit,
-            ack_wait: nanos(this.#ackWaitMs),
-            // One at a time, in order, even when two processes share the consumer.
-            max_ack_pending: 1,
-          });
-        }
+        await this.#ensureConsumer(nc, name, channel);
         if (run.stopped) return;
         const messages = await (await jetstream(nc).consumers.get(this.#stream, name)).consume({ max_messages: 1 });
         run.stop = () => {
@@ -165,6 +159,35 @@ export class NatsDurable implements DurableSource {
     });
   }
 
+  /**
+   * Creates the JetStream durable consumer of (`consumer`, `channel`) where it is missing (as a
+   * first `consume` does) and resolves with its position, as a cursor (the stream sequence of the
+   * last message delivered to it): messages published after this resolves reach it.
+   */
+  async position(consumer: string, channel: string): Promise<string> {
+    const info = await this.#ensureConsumer(await this.#nats(), durableConsumerName(consumer, channel), channel);
+    return String(info.delivered.stream_seq);
+  }
+
+  async #ensureConsumer(nc: NatsConnection, name: string, channel: string): Promise<ConsumerInfo> {
+    const jsm = await jetstreamManager(nc);
+    try {
+      return await jsm.consumers.info(this.#stream, name);
+    } catch (error) {
+      if (!isNotFound(error)) throw error;
+    }
+    // Two processes may add it at once: the same configuration is accepted twice.
+    return jsm.consumers.add(this.#stream, {
+      durable_name: name,
+      filter_subject: durableSubject(this.#prefix, channel),
+      deliver_policy: DeliverPolicy.New,
+      ack_policy: AckPolicy.Explicit,
+      ack_wait: nanos(this.#ackWaitMs),
+      // One at a time, in order, even when two processes share the consumer.
+      max_ack_pending: 1,
+    });
+  }
+
   async forget(consumer: string, channel: string): Promise<void> {
     const jsm = await jetstreamManager(await this.#nats());
     try {
@@ -180,8 +203,9 @@ export class NatsDurable implements DurableSource {
     return this.#outbox.publish(channel, payload);
   }
 
+  /** Creates the stream where it is absent, and the outbox's tables when there is an outbox. */
   async install(): Promise<void> {
-    await ensureStream(await this.#nats(), this.#stream, this.#prefix, this.#limits);
+    await Promise.all([ensureStream(await this.#nats(), this.#stream, this.#prefix, this.#limits), this.#outbox?.install()]);
   }
 
   /** Ends `errors$`. */

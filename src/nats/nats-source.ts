@@ -7,7 +7,7 @@ import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import { pgNotifyQuery } from '../payload/serialize.js';
 import { backoffDelay, defaultReconnectOptions } from '../source/backoff.js';
-import type { DurableSource } from '../source/durable-source.js';
+import { PgDurableSource } from '../durable/pg-durable-source.js';
 import type { NotificationSource, RawNotification, SourceState } from '../source/notification-source.js';
 import { HEADER, headerOf, type RelayAnnouncement } from './headers.js';
 import { connectNats, isNatsConnection, serverList, type NatsOption } from './nats-connection.js';
@@ -31,10 +31,13 @@ export interface NatsSourceOptions {
    */
   readonly connection?: string | ClientConfig | undefined;
   /**
-   * The PostgreSQL outbox that durable `publish()` stores into (the relay carries it to
-   * JetStream). Without it durable publishes throw {@link NoDatabaseError}.
+   * The PostgreSQL outbox that durable `publish()` stores into, in the database of `connection`
+   * (the relay carries it to JetStream): its schema, as the relay's `outbox.schema`.
    */
-  readonly outbox?: DurableSource;
+  readonly outbox?: {
+    /** The outbox schema. @defaultValue 'pgnotifier' */
+    readonly schema?: string;
+  };
 }
 
 /** What {@link NatsSource.status} reports: a fresh, JSON-serialisable snapshot. */
@@ -85,7 +88,8 @@ export class NatsSource implements NotificationSource {
   readonly #prefix: string;
   readonly #notifications = new Subject<RawNotification>();
   readonly #state = new BehaviorSubject<SourceState>({ status: 'idle' });
-  readonly #subscriptions = new Map<string, NatsSubscription>();
+  /** Per subject: the NATS subscription and the session whose LISTEN it serves. */
+  readonly #subscriptions = new Map<string, { readonly subscription: NatsSubscription; session: number }>();
   readonly #connection: ClientConfig | undefined;
   #nc: NatsConnection | undefined;
   #announcements: NatsSubscription | undefined;
@@ -95,6 +99,7 @@ export class NatsSource implements NotificationSource {
   #takeovers = 0;
   #leader: { relay: string; since: string; lastSeen: string } | undefined;
   #sender: pg.Pool | undefined;
+  readonly #outbox: PgDurableSource | undefined;
   #waiters: ((nc: NatsConnection) => void)[] = [];
   #disposed = false;
 
@@ -116,11 +121,21 @@ export class NatsSource implements NotificationSource {
         : typeof options.connection === 'string'
           ? { connectionString: options.connection }
           : { ...options.connection };
+    if (options.outbox !== undefined && this.#connection === undefined)
+      throw new InvalidArgumentError('NatsSource: outbox needs connection, the database the outbox is in');
+    // Its pools connect on the first publish (or install): nothing is opened for a source that only receives.
+    this.#outbox =
+      this.#connection === undefined
+        ? undefined
+        : new PgDurableSource(this.#connection, {
+            ...(options.outbox?.schema === undefined ? {} : { schema: options.outbox.schema }),
+            poolSize: 2,
+          });
     this.durable = new NatsDurable({
       nats: () => this.#connected(),
       subjectPrefix: this.#prefix,
       ...(options.stream === undefined ? {} : { stream: options.stream }),
-      ...(options.outbox === undefined ? {} : { outbox: options.outbox }),
+      ...(this.#outbox === undefined ? {} : { outbox: this.#outbox }),
     });
   }
 
@@ -160,7 +175,7 @@ export class NatsSource implements NotificationSource {
     // Nothing on NATS can be refused the way a LISTEN on a standby is; start a new session anyway.
     if (this.#state.getValue().status !== 'connected') return;
     this.#state.next({ status: 'reconnecting', attempt: 1, error: reason });
-    this.#state.next({ status: 'connected', session: ++this.#sessions });
+    this.#newSession();
   }
 
   listen(channel: string): ObservableInput<unknown> {
@@ -169,15 +184,17 @@ export class NatsSource implements NotificationSource {
       if (nc === undefined || this.#state.getValue().status !== 'connected')
         return throwError(() => new ConnectionError('Not connected to NATS'));
       const subject = plainSubject(this.#prefix, channel);
-      if (!this.#subscriptions.has(subject)) {
-        this.#subscriptions.set(
-          subject,
-          nc.subscribe(subject, {
-            callback: (error, msg) => {
-              if (error === null) this.#deliver(channel, msg);
-            },
-          }),
-        );
+      const kept = this.#subscriptions.get(subject);
+      if (kept !== undefined) {
+        // Kept across the session change: nothing sent meanwhile was dropped here.
+        kept.session = this.#sessions;
+      } else {
+        const subscription = nc.subscribe(subject, {
+          callback: (error, msg) => {
+            if (error === null) this.#deliver(channel, msg);
+          },
+        });
+        this.#subscriptions.set(subject, { subscription, session: this.#sessions });
       }
       // The server has the subscription once it answered a PING sent after it.
       return from(nc.flush());
@@ -187,7 +204,7 @@ export class NatsSource implements NotificationSource {
   unlisten(channel: string): ObservableInput<unknown> {
     return defer(() => {
       const subject = plainSubject(this.#prefix, channel);
-      this.#subscriptions.get(subject)?.unsubscribe();
+      this.#subscriptions.get(subject)?.subscription.unsubscribe();
       this.#subscriptions.delete(subject);
       const nc = this.#nc;
       if (nc === undefined || this.#state.getValue().status !== 'connected')
@@ -206,6 +223,7 @@ export class NatsSource implements NotificationSource {
     this.#disposed = true;
     await this.stop();
     this.durable.close();
+    await this.#outbox?.close();
     this.#notifications.complete();
     this.#state.complete();
     const sender = this.#sender;
@@ -277,7 +295,7 @@ export class NatsSource implements NotificationSource {
           case 'reconnect':
             // The client subscribed everything again; what was sent in between is lost.
             attempt = 0;
-            this.#state.next({ status: 'connected', session: ++this.#sessions });
+            this.#newSession();
             break;
           default:
             break;
@@ -304,22 +322,41 @@ export class NatsSource implements NotificationSource {
       // A new leader: notifications sent while there was none are lost. A new session makes the
       // notifier subscribe again (kept subscriptions stay) and emit resync$.
       this.#takeovers++;
-      this.#state.next({ status: 'connected', session: ++this.#sessions });
+      this.#newSession();
+    }
+  }
+
+  /**
+   * A new session on a connection that keeps its subscriptions (NATS resubscribes them itself):
+   * the notifier LISTENs what it wants again, at once, which keeps those; what it did not LISTEN
+   * again (a channel given up meanwhile, whose UNLISTEN was never sent as the old session was
+   * over) is unsubscribed, else it would stay subscribed for good. A wanted channel LISTENed later
+   * than that is simply subscribed again.
+   */
+  #newSession(): void {
+    const session = ++this.#sessions;
+    this.#state.next({ status: 'connected', session });
+    for (const [subject, entry] of this.#subscriptions) {
+      if (entry.session === session) continue;
+      entry.subscription.unsubscribe();
+      this.#subscriptions.delete(subject);
     }
   }
 
   #dropSubscriptions(): void {
     this.#announcements?.unsubscribe();
     this.#announcements = undefined;
-    for (const subscription of this.#subscriptions.values()) subscription.unsubscribe();
+    for (const { subscription } of this.#subscriptions.values()) subscription.unsubscribe();
     this.#subscriptions.clear();
   }
 
   #connected(): Promise<NatsConnection> {
     const nc = this.#nc;
     if (nc !== undefined) return Promise.resolve(nc);
+    // Waiting first: with a NatsConnection given, start() connects synchronously.
+    const connected = new Promise<NatsConnection>((resolve) => this.#waiters.push(resolve));
     this.start();
-    return new Promise((resolve) => this.#waiters.push(resolve));
+    return connected;
   }
 
   #senderPool(what: string): pg.Pool {

@@ -1,19 +1,22 @@
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
 
-import { jetstream } from '@nats-io/jetstream';
-import { headers, type NatsConnection } from '@nats-io/transport-node';
+import { jetstream, type PubAck } from '@nats-io/jetstream';
+import { headers, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import type { ClientConfig } from 'pg';
-import pg from 'pg';
+import type pg from 'pg';
 import { BehaviorSubject, Subscription, type Observable } from 'rxjs';
 
 import { channelList } from '../channel-name.js';
+import { DEFAULT_DURABLE_SCHEMA } from '../durable/durable-schema-sql.js';
+import { PgDurableSource } from '../durable/pg-durable-source.js';
+import type { NotifierDurableOptions } from '../notifier-options.js';
 import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import { messageOf } from '../errors/message-of.js';
 import { Notifier } from '../notifier.js';
 import { backoffDelay, defaultReconnectOptions } from '../source/backoff.js';
-import type { DurableMessage, DurableSource } from '../source/durable-source.js';
+import type { DurableMessage } from '../source/durable-source.js';
 import type { Notification } from '../types.js';
 import { ANNOUNCE_INTERVAL_MS, HEADER, type RelayAnnouncement } from './headers.js';
 import { LOCK_QUERY, lockClient, type LockTiming } from './lock-connection.js';
@@ -30,7 +33,11 @@ export interface RelayOptions {
   readonly nats: NatsOption;
   /** Plain channels: LISTENed by the leading relay, published to `<prefix>.p.<token>`. */
   readonly channels?: Iterable<string>;
-  /** Durable channels: read from the outbox by every relay, published to the stream as `<prefix>.d.<token>`. */
+  /**
+   * Durable channels: read by the leading relay from the PostgreSQL outbox of the same database
+   * (the tables of `durableSchemaSql`, see {@link RelayOptions.outbox}), published to the stream
+   * as `<prefix>.d.<token>`.
+   */
   readonly durableChannels?: Iterable<string>;
   /** The subject prefix; relays with the same prefix elect one leader. @defaultValue 'pgnotifier' */
   readonly subjectPrefix?: string;
@@ -38,10 +45,12 @@ export interface RelayOptions {
   readonly stream?: string;
   /** Limits of the stream when the relay creates it (max age, duplicate window). */
   readonly streamLimits?: StreamLimits;
-  /** The PostgreSQL outbox that durable channels are read from; needed for `durableChannels`. */
-  readonly outbox?: DurableSource;
-  /** The outbox's schema, part of each durable message's `Nats-Msg-Id`. @defaultValue 'pgnotifier' */
-  readonly outboxSchema?: string;
+  /**
+   * The PostgreSQL outbox that durable channels are read from, in the database of `connection`:
+   * its schema (default `'pgnotifier'`, part of each message's `Nats-Msg-Id`; created by the relay
+   * where missing) and reading options. Wake-ups come on the leader's listening connection.
+   */
+  readonly outbox?: RelayOutboxOptions;
   /** This relay's id in status and announcements. @defaultValue `<host>:<pid>:<random>` */
   readonly id?: string;
   /** The `application_name` of the relay's PostgreSQL sessions. @defaultValue 'pgnotifier-relay' */
@@ -51,6 +60,9 @@ export interface RelayOptions {
   /** How often a follower tries the lock, in milliseconds. @defaultValue 500 */
   readonly followerPollMs?: number;
 }
+
+/** The outbox options of {@link RelayOptions}: the durable options of the leader's notifier. */
+export type RelayOutboxOptions = NotifierDurableOptions;
 
 /** A running relay, from {@link relay}. */
 export interface Relay {
@@ -73,8 +85,11 @@ export interface Relay {
  * network loses the lock within seconds). Only the leader LISTENs the plain channels and
  * publishes them to core NATS (at most once, like LISTEN); a leader that can no longer reach
  * PostgreSQL or NATS steps down, and each new leader announces a takeover on `<prefix>.relay`,
- * which makes the consumers' `resync$` fire. Durable channels are published by every relay from
- * one shared outbox position to JetStream, deduplicated by `Nats-Msg-Id`.
+ * which makes the consumers' `resync$` fire. Durable channels are read from the PostgreSQL
+ * outbox by the leader, from one position stored in the database that every relay shares (a new
+ * leader resumes where the last one stored it), and published to JetStream with `Nats-Msg-Id` =
+ * `<system identifier>:<database oid>:<schema>:<message id>`: what a dead leader published but
+ * had not yet stored is dropped by the stream's duplicate window when the next one publishes it again.
  *
  * @example
  * ```ts
@@ -121,7 +136,7 @@ interface Settings {
   readonly channels: readonly string[];
   readonly durableChannels: readonly string[];
   readonly limits: StreamLimits;
-  readonly outbox: DurableSource | undefined;
+  readonly outbox: RelayOutboxOptions;
   readonly schema: string;
   readonly timing: Required<LockTiming>;
   readonly pollMs: number;
@@ -139,10 +154,14 @@ function resolveOptions(options: RelayOptions): Settings {
   const durableChannels = options.durableChannels === undefined ? [] : channelList(options.durableChannels);
   if (channels.length + durableChannels.length === 0)
     throw new InvalidArgumentError('relay() needs at least one channel (channels or durableChannels)');
-  if (durableChannels.length > 0 && options.outbox === undefined) {
-    throw new InvalidArgumentError('durableChannels need the PostgreSQL outbox they are read from (outbox)');
-  }
   const base = typeof connection === 'string' ? { connectionString: connection } : { ...connection };
+  const outbox: RelayOutboxOptions = options.outbox ?? {};
+  if (typeof (outbox as unknown) !== 'object' || (outbox as unknown) === null)
+    throw new InvalidArgumentError('outbox must be an object: { schema, retentionMs, pollIntervalMs }');
+  const schema = outbox.schema ?? DEFAULT_DURABLE_SCHEMA;
+  // Checks the schema and every other outbox option now (InvalidArgumentError); a pool connects
+  // only when it is first used, so this one costs nothing.
+  void new PgDurableSource(base, { ...outbox, schema }).close();
   const positive = (value: number | undefined, name: string, fallback: number): number => {
     if (value === undefined) return fallback;
     if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0)
@@ -157,8 +176,8 @@ function resolveOptions(options: RelayOptions): Settings {
     channels,
     durableChannels,
     limits: options.streamLimits ?? {},
-    outbox: options.outbox,
-    schema: options.outboxSchema ?? 'pgnotifier',
+    outbox,
+    schema,
     timing: {
       checkIntervalMs: positive(options.lock?.checkIntervalMs, 'lock.checkIntervalMs', 1_000),
       checkTimeoutMs: positive(options.lock?.checkTimeoutMs, 'lock.checkTimeoutMs', 2_000),
@@ -224,26 +243,13 @@ class RelayRunner implements Relay {
     this.#wiring.add(() => {
       announcements.unsubscribe();
     });
-    if (this.#settings.channels.length > 0) this.#loop = this.#elect();
-    else this.#setRole('follower');
+    this.#loop = this.#elect();
   }
 
-  /** Creates the stream and starts publishing the durable channels (every relay does). */
+  /** Creates the stream for the durable channels where it is absent. */
   async startDurable(): Promise<void> {
-    const { durableChannels, outbox, stream, prefix, limits } = this.#settings;
-    if (durableChannels.length === 0 || outbox === undefined) return;
-    await ensureStream(this.#nc, stream, prefix, limits);
-    const idPrefix = await messageIdPrefix(this.#settings.config, this.#settings.schema);
-    const consumer = `pgnotifier-relay ${prefix}`;
-    for (const channel of durableChannels) {
-      const subject = durableSubject(prefix, channel);
-      this.#wiring.add(outbox.consume(consumer, channel, (message) => this.#publishDurable(subject, idPrefix, message)).subscribe());
-    }
-    this.#wiring.add(
-      outbox.errors$.subscribe((error) => {
-        this.#lastError = error.message;
-      }),
-    );
+    const { durableChannels, stream, prefix, limits } = this.#settings;
+    if (durableChannels.length > 0) await ensureStream(this.#nc, stream, prefix, limits);
   }
 
   async close(): Promise<void> {
@@ -305,7 +311,7 @@ class RelayRunner implements Relay {
 
   /** One term as leader; returns when it ends (a lost connection, NATS down, or close). */
   async #lead(client: pg.Client): Promise<void> {
-    const { config, channels, timing } = this.#settings;
+    const { config, channels, durableChannels, timing, schema } = this.#settings;
     let reason: Error | undefined;
     let end!: () => void;
     const ended = new Promise<void>((resolve) => (end = resolve));
@@ -317,7 +323,14 @@ class RelayRunner implements Relay {
     if (this.#closed || !this.#natsUp) stepDown(new Error('closing'));
     this.#terms++;
     const since = new Date().toISOString();
-    const notifier = new Notifier(config, { parse: 'raw', heartbeatIntervalMs: 2_000, heartbeatTimeoutMs: 2_000 });
+    // With durable channels, the notifier's durable part reads the outbox, woken on its own
+    // listening connection (no second listening session).
+    const notifier = new Notifier(config, {
+      parse: 'raw',
+      heartbeatIntervalMs: 2_000,
+      heartbeatTimeoutMs: 2_000,
+      ...(durableChannels.length > 0 ? { durable: { ...this.#settings.outbox, schema } } : {}),
+    });
     const wiring = new Subscription();
     wiring.add(
       notifier.errors$.subscribe((error) => {
@@ -339,6 +352,17 @@ class RelayRunner implements Relay {
     }
     const timers: NodeJS.Timeout[] = [];
     await Promise.race([notifier.start(), ended]);
+    const term: Term = { over: false, aborts: new Set() };
+    if (reason === undefined && durableChannels.length > 0) {
+      // Before leading is announced: a leader carries its durable channels (the outbox installed).
+      const starting = this.#startOutbox(client, notifier, term).then(
+        () => undefined,
+        (error: unknown) => {
+          stepDown(new ConnectionError('Cannot start reading the durable outbox', { cause: error, explain: true }));
+        },
+      );
+      await Promise.race([starting, ended]);
+    }
     if (reason === undefined) {
       // Everything is LISTENed: from here on nothing is missed, so consumers may re-read now.
       this.#leader = { relay: this.id, since };
@@ -364,6 +388,11 @@ class RelayRunner implements Relay {
       );
     }
     await ended;
+    term.over = true;
+    for (const abort of term.aborts) abort();
+    // A publish cut short by the end of the term never settles (see #publishDurable), so no
+    // position moves past it.
+    this.#durable.lag = 0;
     for (const timer of timers) clearInterval(timer);
     this.#stepDown = undefined;
     // close() first: unsubscribing first would UNLISTEN each channel on the way out.
@@ -374,6 +403,42 @@ class RelayRunner implements Relay {
       this.#lastError = reason === undefined ? undefined : messageOf(reason);
       this.#state.next({ role: 'follower', ...(reason === undefined ? {} : { error: reason }) });
     }
+  }
+
+  /**
+   * Starts the leader's outbox readers: a durable subscriber per channel, under an id that every
+   * relay of this prefix shares, so the next leader resumes where this one stopped.
+   */
+  async #startOutbox(client: pg.Client, notifier: Notifier, term: Term): Promise<void> {
+    const { prefix, schema, durableChannels } = this.#settings;
+    const { rows } = await client.query<{ system: string; database: string }>(MESSAGE_ID_QUERY);
+    const row = rows[0];
+    if (row === undefined) throw new Error('cannot read the system identifier and database oid');
+    const idPrefix = `${row.system}:${row.database}:${schema}`;
+    try {
+      await notifier.install();
+    } catch (error) {
+      // E.g. no right to create it: the tables may exist all the same (readers report otherwise).
+      this.#lastError = `Installing the outbox schema ${JSON.stringify(schema)} failed: ${messageOf(error)}`;
+    }
+    const consumer = `pgnotifier-relay ${prefix}`;
+    await Promise.all(
+      durableChannels.map((channel) => {
+        const subject = durableSubject(prefix, channel);
+        return notifier.subscribe(
+          consumer,
+          channel,
+          (_id, name, payload, pid, message) =>
+            this.#publishDurable(
+              subject,
+              idPrefix,
+              { channel: name, payload: payload as string, pid, id: message.id, cursor: message.cursor },
+              term,
+            ),
+          { durable: true },
+        );
+      }),
+    );
   }
 
   #announce(since: string, takeover: boolean): void {
@@ -400,30 +465,59 @@ class RelayRunner implements Relay {
     }
   }
 
-  async #publishDurable(subject: string, idPrefix: string, message: DurableMessage): Promise<void> {
+  /**
+   * Publishes one outbox message to JetStream. The outbox moves past a message once this settles,
+   * so it settles only when JetStream has it: failures are retried until the term ends, and then
+   * it never settles (the outbox is closed first, so its position stays before the message, and
+   * the next leader publishes it again).
+   */
+  async #publishDurable(subject: string, idPrefix: string, message: DurableMessage, term: Term): Promise<void> {
     this.#durable.taken++;
     this.#durable.lag++;
     const h = headers();
     h.set(HEADER.channel, encodeURIComponent(message.channel));
     h.set(HEADER.pid, String(message.pid));
     h.set(HEADER.id, message.id);
-    const js = jetstream(this.#nc);
+    if (term.over) return never();
+    // One abort per message in flight, dropped when it settles: a race against one promise for
+    // the whole term would keep a reaction per message until the term ends.
+    let abort!: () => void;
+    const termEnded = new Promise<typeof TERM_ENDED>((resolve) => {
+      abort = () => {
+        resolve(TERM_ENDED);
+      };
+    });
+    term.aborts.add(abort);
     try {
-      // The outbox moves past a message once this settles: keep trying until JetStream has it.
-      for (let attempt = 1; ; attempt++) {
-        try {
-          const ack = await js.publish(subject, message.payload, { msgID: `${idPrefix}:${message.id}`, headers: h });
-          if (ack.duplicate) this.#durable.duplicates++;
-          else this.#durable.published++;
-          return;
-        } catch (error) {
-          this.#lastError = messageOf(error);
-          if (this.#closed) throw error;
-          await new Promise((resolve) => setTimeout(resolve, backoffDelay(attempt, defaultReconnectOptions)));
-        }
-      }
+      await this.#publishUntilAcked(subject, idPrefix, message, h, termEnded);
     } finally {
+      term.aborts.delete(abort);
+    }
+  }
+
+  async #publishUntilAcked(
+    subject: string,
+    idPrefix: string,
+    message: DurableMessage,
+    h: MsgHdrs,
+    termEnded: Promise<typeof TERM_ENDED>,
+  ): Promise<void> {
+    const js = jetstream(this.#nc);
+    for (let attempt = 1; ; attempt++) {
+      let ack: PubAck | typeof TERM_ENDED;
+      try {
+        ack = await Promise.race([js.publish(subject, message.payload, { msgID: `${idPrefix}:${message.id}`, headers: h }), termEnded]);
+      } catch (error) {
+        this.#lastError = messageOf(error);
+        const delay = new Promise<void>((resolve) => setTimeout(resolve, backoffDelay(attempt, defaultReconnectOptions)).unref());
+        if ((await Promise.race([delay, termEnded])) === TERM_ENDED) return never();
+        continue;
+      }
+      if (ack === TERM_ENDED) return never();
+      if (ack.duplicate) this.#durable.duplicates++;
+      else this.#durable.published++;
       this.#durable.lag--;
+      return;
     }
   }
 
@@ -462,21 +556,22 @@ class RelayRunner implements Relay {
   }
 }
 
-/** `<system identifier>:<database oid>:<schema>`: with the message id, unique across databases. */
-async function messageIdPrefix(config: ClientConfig, schema: string): Promise<string> {
-  const client = new pg.Client(config);
-  client.on('error', () => undefined);
-  await client.connect();
-  try {
-    const { rows } = await client.query<{ system: string; database: string }>(
-      'SELECT (SELECT system_identifier::text FROM pg_control_system()) AS system, oid::text AS database FROM pg_database WHERE datname = current_database()',
-    );
-    const row = rows[0];
-    if (row === undefined) throw new Error('cannot read the database oid');
-    return `${row.system}:${row.database}:${schema}`;
-  } finally {
-    await client.end().catch(() => undefined);
-  }
+/** `<system identifier>:<database oid>` of the lock session: with the schema and message id, unique across databases. */
+const MESSAGE_ID_QUERY =
+  'SELECT (SELECT system_identifier::text FROM pg_control_system()) AS system, oid::text AS database FROM pg_database WHERE datname = current_database()';
+
+/** What a durable publish cut short by the end of a term resolves its race with. */
+const TERM_ENDED: unique symbol = Symbol('term ended');
+
+/** One term as leader, as its durable publishes see it: ended, and how to cut short those in flight. */
+interface Term {
+  over: boolean;
+  readonly aborts: Set<() => void>;
+}
+
+/** A promise that never settles: garbage once nothing refers to it. */
+function never(): Promise<never> {
+  return new Promise<never>(() => undefined);
 }
 
 async function endClient(client: pg.Client): Promise<void> {
