@@ -2,8 +2,8 @@ import { merge, Subscription } from 'rxjs';
 
 import { validateChannel } from '../channel-name.js';
 import { ConnectionError } from '../errors/connection-error.js';
-import { messageOf } from '../errors/message-of.js';
 import { Notifier } from '../notifier.js';
+import { closeThenExit } from './close-then-exit.js';
 import { CONNECTION_HINT, resolveConnection, rootMessage } from './connection.js';
 import { jsonLine, prettyLine } from './format.js';
 import type { CliIo } from './io.js';
@@ -41,19 +41,7 @@ export function listen(command: ListenCommand, io: CliIo): Promise<number> {
       ended = true;
       for (const signal of ['SIGINT', 'SIGTERM'] as const) io.process.off(signal, onSignal);
       io.stdout.off('error', onOutputError);
-      // close() completes every stream; the subscriptions go after it, not before (which would
-      // UNLISTEN each channel on the way out).
-      notifier.close().then(
-        () => {
-          subscriptions.unsubscribe();
-          resolve(code);
-        },
-        (error: unknown) => {
-          subscriptions.unsubscribe();
-          io.stderr.write(`pgnotifier: closing failed: ${redact(messageOf(error))}\n`);
-          resolve(code === 0 ? 1 : code);
-        },
-      );
+      void closeThenExit(() => notifier.close(), subscriptions, io, redact, code).then(resolve);
     };
     const onSignal = (): void => {
       io.stderr.write('pgnotifier: closing\n');

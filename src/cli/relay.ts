@@ -1,7 +1,10 @@
 import { parseArgs } from 'node:util';
 
+import { Subscription } from 'rxjs';
+
 import { validateChannel } from '../channel-name.js';
 import { messageOf } from '../errors/message-of.js';
+import { closeThenExit } from './close-then-exit.js';
 import { CONNECTION_HINT, resolveConnection, rootMessage } from './connection.js';
 import type { relay as startRelay, Relay } from '../nats/relay.js';
 import type { CliIo } from './io.js';
@@ -66,7 +69,7 @@ export function parseRelayCommand(argv: readonly string[], env: NodeJS.ProcessEn
  */
 export async function relayCommand(argv: readonly string[], io: CliIo): Promise<number> {
   const command = parseRelayCommand(argv, io.env);
-  const { config, target } = resolveConnection(command.url, io.env);
+  const { config, target, redact } = resolveConnection(command.url, io.env);
   let start: typeof startRelay;
   try {
     start = (await import('../nats/relay.js')).relay;
@@ -89,7 +92,7 @@ export async function relayCommand(argv: readonly string[], io: CliIo): Promise<
     });
   } catch (error) {
     if (error instanceof Error && error.name === 'InvalidArgumentError') throw new UsageError(error.message);
-    io.stderr.write(`pgnotifier: ${messageOf(error)}\n`);
+    io.stderr.write(`pgnotifier: ${redact(messageOf(error))}\n`);
     return 1;
   }
   const relay = handle;
@@ -98,23 +101,15 @@ export async function relayCommand(argv: readonly string[], io: CliIo): Promise<
     .join(', ');
 
   return new Promise<number>((resolve) => {
+    // Made first: the state's first value may end the command while it is being subscribed.
+    const subscriptions = new Subscription();
     let ended = false;
     let everConnected = false;
     const end = (code: number): void => {
       if (ended) return;
       ended = true;
       for (const signal of ['SIGINT', 'SIGTERM'] as const) io.process.off(signal, onSignal);
-      relay.close().then(
-        () => {
-          subscription.unsubscribe();
-          resolve(code);
-        },
-        (error: unknown) => {
-          subscription.unsubscribe();
-          io.stderr.write(`pgnotifier: closing failed: ${messageOf(error)}\n`);
-          resolve(code === 0 ? 1 : code);
-        },
-      );
+      void closeThenExit(() => relay.close(), subscriptions, io, redact, code).then(resolve);
     };
     const onSignal = (): void => {
       io.stderr.write('pgnotifier: closing\n');
@@ -122,30 +117,32 @@ export async function relayCommand(argv: readonly string[], io: CliIo): Promise<
     };
     io.process.on('SIGINT', onSignal);
     io.process.on('SIGTERM', onSignal);
-    const subscription = relay.state$.subscribe((state) => {
-      if (ended) return;
-      switch (state.role) {
-        case 'starting':
-          if (state.error !== undefined && !everConnected) {
-            io.stderr.write(`pgnotifier: cannot connect to ${target}: ${rootMessage(state.error)}\n${CONNECTION_HINT}\n`);
-            end(1);
-          } else if (state.error !== undefined) {
-            io.stderr.write(`pgnotifier: lost ${target} (${rootMessage(state.error)}); reconnecting\n`);
-          }
-          break;
-        case 'follower':
-          everConnected = true;
-          io.stderr.write(
-            `pgnotifier: relay ${relay.id} standing by on ${target}${state.error === undefined ? '' : ` (stepped down: ${rootMessage(state.error)})`}\n`,
-          );
-          break;
-        case 'leader':
-          everConnected = true;
-          io.stderr.write(`pgnotifier: relay ${relay.id} leading: ${names} → ${command.nats}\n`);
-          break;
-        case 'closed':
-          break;
-      }
-    });
+    subscriptions.add(
+      relay.state$.subscribe((state) => {
+        if (ended) return;
+        switch (state.role) {
+          case 'starting':
+            if (state.error !== undefined && !everConnected) {
+              io.stderr.write(`pgnotifier: cannot connect to ${target}: ${redact(rootMessage(state.error))}\n${CONNECTION_HINT}\n`);
+              end(1);
+            } else if (state.error !== undefined) {
+              io.stderr.write(`pgnotifier: lost ${target} (${redact(rootMessage(state.error))}); reconnecting\n`);
+            }
+            break;
+          case 'follower':
+            everConnected = true;
+            io.stderr.write(
+              `pgnotifier: relay ${relay.id} standing by on ${target}${state.error === undefined ? '' : ` (stepped down: ${redact(rootMessage(state.error))})`}\n`,
+            );
+            break;
+          case 'leader':
+            everConnected = true;
+            io.stderr.write(`pgnotifier: relay ${relay.id} leading: ${names} → ${command.nats}\n`);
+            break;
+          case 'closed':
+            break;
+        }
+      }),
+    );
   });
 }
