@@ -44,6 +44,9 @@ async function stopNats(server: ChildProcess): Promise<void> {
 // listener is thrown. It is inside the client (the socket is not reachable from our code), so it
 // needs a fix there (a no-op 'error' listener kept after removeAllListeners, or no write once
 // 'end' was seen); reproduced 2 of 2 under Jest on 2026-11-28.
+process.stdout.write(
+  'nats-outage test skipped: the NATS client throws an uncaught "write after end" when its server dies (see the comment in tests/nats-outage.test.ts)\n',
+);
 test.skip('NATS lost and back: the relay steps down and leads again, the consumer reports the loss on errors$ and resync$ fires', async () => {
   const port = await freePort();
   let server = await startNats(port);
