@@ -252,6 +252,9 @@ test('a throwing handler is reported as a SubscriberError and its message counts
 });
 
 test('two processes sharing a consumer never move its position back', async () => {
+  // The slow process reads message 0 alone, then 1–3 in one later batch; the fast one reads each
+  // message in a batch of its own. The slow one's position after 1 has the newer snapshot but
+  // covers less than the fast one's after 3: storing it would move the position back.
   const channel = uniqueChannel('shared');
   const fast = source();
   const slow = source();
@@ -260,28 +263,43 @@ test('two processes sharing a consumer never move its position back', async () =
     .subscribe()
     .unsubscribe();
   await waitFor('the stored position', async () => (await fast.lag('r', channel)) !== undefined);
-  let release: () => void = () => undefined;
-  const gate = new Promise<void>((resolve) => (release = resolve));
-  let releaseRest: () => void = () => undefined;
-  const rest = new Promise<void>((resolve) => (releaseRest = resolve));
+  const gates = new Map<string, { promise: Promise<void>; release: () => void }>();
+  for (const payload of ['0', '1', '2', '3']) {
+    let release: () => void = () => undefined;
+    const promise = new Promise<void>((resolve) => (release = resolve));
+    gates.set(payload, { promise, release });
+  }
+  const slowStarted: string[] = [];
   const slowDone: string[] = [];
   subscriptions.push(
     slow
       .consume('r', channel, async (m) => {
-        await (m.payload === '1' ? gate : rest);
+        slowStarted.push(m.payload);
+        await gates.get(m.payload)!.promise;
       })
       .subscribe((m) => slowDone.push(m.payload)),
   );
+  await fast.publish(channel, '0');
+  await waitFor('slow holding 0', () => slowStarted.length === 1);
   const fastDone: string[] = [];
   subscriptions.push(fast.consume('r', channel, () => Promise.resolve()).subscribe((m) => fastDone.push(m.payload)));
-  for (let i = 1; i <= 3; i++) await fast.publish(channel, String(i));
-  await waitFor('fast handled all', () => fastDone.length === 3);
+  await waitFor('fast handled 0', () => fastDone.length === 1);
+  for (const payload of ['1', '2', '3']) {
+    await fast.publish(channel, payload);
+    await waitFor(`fast handled ${payload}`, () => fastDone.length === Number(payload) + 1);
+  }
   expect((await fast.lag('r', channel))?.behind).toBe(0);
-  release(); // the slow one now stores the position after message 1, behind the fast one's
-  await waitFor('slow stored 1', () => slowDone.length === 1);
+  await admin.query('SELECT pg_current_xact_id()'); // an xid: the slow one's next snapshot is newer
+  gates.get('0')!.release();
+  await waitFor('slow holding 1', () => slowStarted.length === 2);
   expect((await fast.lag('r', channel))?.behind).toBe(0);
-  releaseRest();
-  await waitFor('slow handled all', () => slowDone.length === 3);
+  gates.get('1')!.release();
+  await waitFor('slow stored 1', () => slowDone.length === 2);
+  expect((await fast.lag('r', channel))?.behind).toBe(0);
+  gates.get('2')!.release();
+  gates.get('3')!.release();
+  await waitFor('slow handled all', () => slowDone.length === 4);
+  expect(slowDone).toEqual(['0', '1', '2', '3']);
   expect((await fast.lag('r', channel))?.behind).toBe(0);
 });
 

@@ -440,16 +440,22 @@ export class PgDurableSource implements DurableSource {
   }
 
   /**
-   * Stores a consumer's position unless the stored one is further on. Positions of one reader are
-   * ordered by (xmax, xmin, fewer in-progress xids) of their `upto` snapshot, then by the last id.
+   * Stores a consumer's position unless that would move it back. A position covers the messages
+   * visible in its `since` snapshot, and those of its `upto` snapshot up to its last id. Two
+   * processes sharing a consumer read in batches of their own, so their positions need not be
+   * comparable: the new one is stored only when it covers everything the stored one does, that
+   * is when its `since` is no older and it is past the stored `upto`, or within a batch no older
+   * than the stored one, at a later id. A snapshot's age is (xmax, xmin, fewer in-progress xids).
    */
   async #store(consumer: string, channel: string, p: DurablePosition): Promise<void> {
+    const age = (snapshot: string) =>
+      `(pg_snapshot_xmax(${snapshot}), pg_snapshot_xmin(${snapshot}), -(SELECT count(*) FROM pg_snapshot_xip(${snapshot})))`;
     await this.#positions.query(
       `INSERT INTO ${this.#s}.positions AS p (consumer, channel, since, upto, last_id) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (consumer, channel) DO UPDATE SET since = excluded.since, upto = excluded.upto, last_id = excluded.last_id, updated_at = now()
-       WHERE (pg_snapshot_xmax(excluded.upto), pg_snapshot_xmin(excluded.upto),
-              -(SELECT count(*) FROM pg_snapshot_xip(excluded.upto)), excluded.last_id)
-          >= (pg_snapshot_xmax(p.upto), pg_snapshot_xmin(p.upto), -(SELECT count(*) FROM pg_snapshot_xip(p.upto)), p.last_id)`,
+       WHERE ${age('excluded.since')} >= ${age('p.since')}
+         AND (${age('excluded.since')} >= ${age('p.upto')}
+              OR (${age('excluded.upto')} >= ${age('p.upto')} AND coalesce(excluded.last_id, 0) >= coalesce(p.last_id, 0)))`,
       [consumer, channel, p.since, p.upto, p.lastId],
     );
   }
