@@ -102,6 +102,12 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   /** The durable source the notifier built (and so closes). */
   #ownDurable: PgDurableSource | undefined;
   readonly #durableReaders = new DurableReaders();
+  /**
+   * Durable starts under way: the position a since-less observer or a new durable subscriber
+   * starts from, while its query runs. `synced()` and `publish()` wait for them, so a message
+   * published after subscribing is never taken for one from before.
+   */
+  readonly #durableStarts = new Set<Promise<unknown>>();
   /** Durable subscribers by (key, channel): the callback they call (replaced on subscribing again) and their status entry. */
   readonly #durablePairs = new Map<string, { target: { callback: DurableSubscriberCallback }; entry: DurableReaderEntry }>();
 
@@ -195,7 +201,8 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    * With `{ durable: true }` it reads the channel's durable messages instead (published with
    * `publish`): notifications with `id` and `cursor`, each observer from its own subscription or
    * from `since` (a cursor, or `'earliest'`), paused while the channel is muted, never making the
-   * plain channel LISTENed.
+   * plain channel LISTENed. Without `since`, `await notifier.synced()` after subscribing waits
+   * until its start is fixed: every message committed from then on reaches it.
    *
    * @example
    * ```ts
@@ -558,13 +565,14 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    * Resolves once everything asked so far is on the server: every channel that should be
    * LISTENed is, every other one is not. At once when the notifier is stopped or was never
    * started; `autorun: false` changes are not waited for. Use it after subscribing to `channel$`
-   * to know the LISTEN is in place.
+   * to know the LISTEN is in place, and after subscribing to a durable `channel$` without `since`
+   * to know where it starts: every message committed from then on reaches it.
    *
    * @throws {@link NotifierClosedError}
    */
   synced(): Promise<void> {
     this.#assertOpen('synced');
-    return this.#reconciler.settled();
+    return Promise.all([this.#reconciler.settled(), this.#durableStarted()]).then(() => undefined);
   }
 
   /** True only while a connection is open and serving (`state$` is `connected`). */
@@ -609,7 +617,9 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     this.#assertOpen('publish');
     validateUserChannel(channel);
     const durable = this.#durableFor('publish');
-    return durable.publish(channel, serializeJson(channel, payload));
+    const text = serializeJson(channel, payload);
+    // After the starts of readers subscribed before this call: it is a message from after them.
+    return this.#durableStarted().then(() => durable.publish(channel, text));
   }
 
   /**
@@ -731,21 +741,30 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
       // Where this observer stands: each (re)subscription of the reader, after a mute, resumes here.
       let position: DurableStart | undefined = start === 'now' ? undefined : start;
       if (typeof start === 'object') entry.cursor = start.after;
+      // Without `since` it starts now, at subscription, muted or not: the position is asked for at
+      // once, and `synced()`/`publish()` wait for the answer.
+      const begun =
+        start === 'now' && durable.now !== undefined
+          ? this.#durableStart(
+              durable.now().then(
+                (cursor) => {
+                  position ??= { after: cursor };
+                  entry.cursor ??= cursor;
+                  return cursor;
+                },
+                (error: unknown) => {
+                  // Reported here, read or not: a reader then starts at its own first query.
+                  this.#reportDurable(error);
+                  return undefined;
+                },
+              ),
+            )
+          : undefined;
       const read = (): Observable<DurableMessage> =>
         defer(() => {
           if (position !== undefined) return durable.read(channel, position);
-          if (durable.now === undefined) return durable.read(channel, 'now');
-          return from(durable.now()).pipe(
-            switchMap((cursor) => {
-              position = { after: cursor };
-              entry.cursor = cursor;
-              return durable.read(channel, position);
-            }),
-            catchError((error: unknown) => {
-              this.#reportDurable(error);
-              return durable.read(channel, 'now');
-            }),
-          );
+          if (begun === undefined) return durable.read(channel, 'now');
+          return from(begun).pipe(switchMap((cursor) => durable.read(channel, cursor === undefined ? 'now' : { after: cursor })));
         });
       const subscription = current.observeDurable(read).subscribe({
         next: (message) => {
@@ -825,7 +844,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     const ready =
       durable.position === undefined
         ? Promise.resolve()
-        : durable.position(key, channel).then(
+        : this.#durableStart(durable.position(key, channel)).then(
             (cursor) => {
               entry.cursor ??= cursor;
             },
@@ -868,6 +887,19 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     this.#durablePairs.delete(pairKey(key, channel));
     this.#durableReaders.delete(pair.entry);
     return true;
+  }
+
+  /** Tracks a durable start until it settles (see `#durableStarts`); returns it. */
+  #durableStart<T>(start: Promise<T>): Promise<T> {
+    const tracked = start.finally(() => this.#durableStarts.delete(tracked));
+    this.#durableStarts.add(tracked);
+    return tracked;
+  }
+
+  /** Settles once every durable start under way now has (whatever its outcome). */
+  #durableStarted(): Promise<void> {
+    if (this.#durableStarts.size === 0) return Promise.resolve();
+    return Promise.allSettled([...this.#durableStarts]).then(() => undefined);
   }
 
   #reportDurable(error: unknown): void {

@@ -233,3 +233,40 @@ test('pgnotifier install creates the schema (two at once: both succeed); bad arg
   expect(await bad.exited).toBe(2);
   expect(bad.stderr()).toMatch(/unexpected argument "--bogus"/);
 });
+
+test('without since, a durable observer gets what this notifier publishes right after it subscribes, and nothing published before', async () => {
+  const n = notifier();
+  const errors = errorsOf(n);
+  const channels = Array.from({ length: 30 }, (_, i) => uniqueChannel(`start${i}`));
+  await Promise.all(channels.map((channel) => n.publish(channel, 'before')));
+  const got = new Map<string, unknown[]>(channels.map((channel) => [channel, []]));
+  // Subscribe and publish in the same tick: the publish must not overtake the observer's start.
+  const published = channels.map((channel) => {
+    subscriptions.push(n.channel$(channel, { durable: true }).subscribe((m) => got.get(channel)!.push(m.payload)));
+    return n.publish(channel, 'after');
+  });
+  await Promise.all(published);
+  await waitFor('every observer', () => channels.every((channel) => got.get(channel)!.length >= 1));
+  for (const channel of channels) expect(got.get(channel)).toEqual(['after']);
+  expect(errors).toEqual([]);
+});
+
+test('without since, a durable observer starts when it subscribes: after synced(), what another connection commits arrives, even while muted', async () => {
+  const n = notifier();
+  const errors = errorsOf(n);
+  await n.start();
+  const channels = Array.from({ length: 10 }, (_, i) => uniqueChannel(`since_less${i}`));
+  const got = new Map<string, unknown[]>(channels.map((channel) => [channel, []]));
+  await n.addChannels(channels[0]!);
+  await n.muteChannels(channels[0]); // a muted observer starts at its subscription too, not at unmute
+  for (const channel of channels) {
+    subscriptions.push(n.channel$(channel, { durable: true }).subscribe((m) => got.get(channel)!.push(m.payload)));
+    await n.synced();
+    await admin.query(`SELECT "${schema}".publish($1, '"after"')`, [channel]);
+  }
+  expect(got.get(channels[0]!)).toEqual([]);
+  await n.unmuteChannels(channels[0]);
+  await waitFor('every observer', () => channels.every((channel) => got.get(channel)!.length >= 1));
+  for (const channel of channels) expect(got.get(channel)).toEqual(['after']);
+  expect(errors).toEqual([]);
+});
