@@ -222,7 +222,8 @@ test('a consumer stores its position at subscribe, resumes after a restart, and 
   expect((await a.lag('c', channel))?.behind).toBe(2);
   const b = source();
   const again: string[] = [];
-  subscriptions.push(b.consume('c', channel, (m) => pushed(again, m.payload)).subscribe());
+  // Emitted once the position is stored (the handler's own push would race the store).
+  subscriptions.push(b.consume('c', channel, () => Promise.resolve()).subscribe((m) => again.push(m.payload)));
   await waitFor('2 and 3', () => again.length === 2);
   expect(again).toEqual(['2', '3']);
   expect((await b.lag('c', channel))?.behind).toBe(0);
@@ -356,6 +357,43 @@ test('retention: a consumer behind the pruned range gets ReplayGapError with the
   expect(errors.filter((e) => e instanceof ReplayGapError)).toHaveLength(2);
   // Pruning waits for every transaction of the server older than the messages, other test files'
   // included: this test allows it time.
+}, 150_000);
+
+test('retention overtaking a consumer in the middle of a batch: ReplayGapError with the count, then it continues', async () => {
+  const channel = uniqueChannel('midbatch');
+  const own = uniqueChannel('durable_midbatch');
+  ownSchemas.push(own);
+  const s = source({ schema: own, retentionMs: 60 * 60 * 1000, pageSize: 3 });
+  const { errors } = collect(s);
+  await s.install();
+  let release: () => void = () => undefined;
+  const gate = new Promise<void>((resolve) => (release = resolve));
+  const got: string[] = [];
+  subscriptions.push(
+    s
+      .consume('slow', channel, async (m) => {
+        got.push(m.payload);
+        if (m.payload === '2') await gate;
+      })
+      .subscribe(),
+  );
+  await waitFor('the stored position', async () => (await s.lag('slow', channel)) !== undefined);
+  // One transaction, one batch of 12 read 3 to a page; the consumer holds message 2.
+  await admin.query('BEGIN');
+  for (let i = 1; i <= 12; i++) await admin.query(publishQuery(channel, i, { schema: own }));
+  await admin.query('COMMIT');
+  await waitFor('message 2 held', () => got.length === 2);
+  await admin.query(`UPDATE "${own}".messages SET created_at = created_at - interval '1 day'`);
+  await s.publish(channel, 'new'); // retained: pruning stops before it
+  let pruned = 0;
+  await waitFor('the pruning', async () => (pruned += await s.prune()) >= 12, 100_000);
+  release();
+  await waitFor('the message after the gap', () => got.includes('new'));
+  expect(got).toEqual(['1', '2', '3', 'new']); // 3 was on the page already read
+  const gaps = errors.filter((e): e is ReplayGapError => e instanceof ReplayGapError);
+  expect(gaps).toHaveLength(1);
+  expect(gaps[0]!.consumer).toBe('slow');
+  expect(gaps[0]!.lost).toBeGreaterThanOrEqual(9); // 4–12 (and 2, 3: their positions were not stored yet)
 }, 150_000);
 
 test('bad input: typed errors, nothing changed', () => {

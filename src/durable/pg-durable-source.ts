@@ -90,12 +90,15 @@ interface Reader {
   stopped: boolean;
   kicked: boolean;
   wakeUp: (() => void) | undefined;
+  /** How far retention had deleted when this reader last reported a gap: each advance once. */
+  gapThrough: bigint | undefined;
 }
 
 interface OpenedRow {
   since: string;
   upto: string;
-  gap: boolean;
+  /** `prune_state.through` when retention deleted xids the reader's `since` had not seen, else `null`. */
+  gap: string | null;
   lo: string | null;
   hi: string | null;
 }
@@ -479,6 +482,7 @@ export class PgDurableSource implements DurableSource {
       stopped: false,
       kicked: false,
       wakeUp: undefined,
+      gapThrough: undefined,
     };
     this.#readers.add(reader);
     this.#startPolling();
@@ -560,7 +564,7 @@ export class PgDurableSource implements DurableSource {
        ), adj AS (
          SELECT CASE WHEN pg_snapshot_xmin(since) <= through THEN ${s}.snapshot_through(since, through) ELSE since END AS since,
                 CASE WHEN pg_snapshot_xmin(upto) <= through THEN ${s}.snapshot_through(upto, through) ELSE upto END AS upto,
-                pg_snapshot_xmin(since) <= through AS gap
+                CASE WHEN pg_snapshot_xmin(since) <= through THEN through::text END AS gap
            FROM pos
        ), b AS (
          SELECT min(m.id) AS lo, max(m.id) AS hi FROM adj, ${s}.messages AS m
@@ -584,7 +588,7 @@ export class PgDurableSource implements DurableSource {
     const head = rows[0];
     if (head === undefined) throw new Error(`${s}.prune_state has no row: run install() again`);
     if (isStopped(reader)) return;
-    if (head.gap) await this.#reportGap(reader);
+    if (head.gap !== null) await this.#reportGap(reader, head.gap);
     reader.position = { since: head.since, upto: head.upto, lastId: resume ? position.lastId : '0' };
     reader.bounds = head.lo === null || head.hi === null ? null : { lo: head.lo, hi: head.hi };
     const page = head.id === null ? [] : rows;
@@ -592,21 +596,34 @@ export class PgDurableSource implements DurableSource {
     await this.#deliverRows(reader, page);
   }
 
-  /** Delivers the next page of the open batch. */
+  /**
+   * Delivers the next page of the open batch. Retention may have deleted some of the batch since
+   * it was opened (a slow consumer): the page says so, and the gap is reported before the rest.
+   */
   async #page(reader: Reader): Promise<void> {
     const position = positionOf(reader);
     const bounds = reader.bounds as { lo: string; hi: string };
-    const { rows } = await this.#pool.query<PageRow>(
-      `SELECT m.id::text AS id, m.pid, CASE WHEN octet_length(m.payload) <= $7 THEN m.payload END AS payload
-         FROM ${this.#s}.messages AS m
-        WHERE m.channel = $1 AND m.id > greatest($4::bigint, $5::bigint - 1) AND m.id <= $6::bigint
-          AND pg_visible_in_snapshot(m.xid, $3::pg_snapshot) AND NOT pg_visible_in_snapshot(m.xid, $2::pg_snapshot)
-        ORDER BY m.id
-        LIMIT $8`,
+    const { rows } = await this.#pool.query<PageRow & { gap: string | null }>(
+      `WITH page AS (
+         SELECT m.id, m.pid, CASE WHEN octet_length(m.payload) <= $7 THEN m.payload END AS payload
+           FROM ${this.#s}.messages AS m
+          WHERE m.channel = $1 AND m.id > greatest($4::bigint, $5::bigint - 1) AND m.id <= $6::bigint
+            AND pg_visible_in_snapshot(m.xid, $3::pg_snapshot) AND NOT pg_visible_in_snapshot(m.xid, $2::pg_snapshot)
+          ORDER BY m.id
+          LIMIT $8
+       )
+       SELECT CASE WHEN pg_snapshot_xmin($2::pg_snapshot) <= p.through THEN p.through::text END AS gap,
+              page.id::text AS id, page.pid, page.payload
+         FROM ${this.#s}.prune_state AS p LEFT JOIN page ON true
+        ORDER BY page.id`,
       [reader.channel, position.since, position.upto, position.lastId, bounds.lo, bounds.hi, this.#inlineBytes, this.#pageSize],
     );
-    reader.more = rows.length === this.#pageSize;
-    await this.#deliverRows(reader, rows);
+    const gap = rows[0]?.gap ?? null;
+    if (isStopped(reader)) return;
+    if (gap !== null) await this.#reportGap(reader, gap);
+    const page = rows[0]?.id === null ? [] : rows;
+    reader.more = page.length === this.#pageSize;
+    await this.#deliverRows(reader, page);
   }
 
   async #deliverRows(reader: Reader, rows: readonly PageRow[]): Promise<void> {
@@ -616,6 +633,8 @@ export class PgDurableSource implements DurableSource {
       const id = row.id;
       if (id === null) continue;
       const payload = row.payload ?? (await this.#payloadOf(reader.channel, id));
+      // A large payload is fetched on its own: the reader may have been stopped meanwhile.
+      if (isStopped(reader)) return;
       const at: DurablePosition = { since: position.since, upto: position.upto, lastId: id };
       if (payload !== undefined) {
         await reader.deliver({ channel: reader.channel, payload, pid: row.pid, id, cursor: encodeCursor(at) });
@@ -635,7 +654,16 @@ export class PgDurableSource implements DurableSource {
     return rows[0]?.payload;
   }
 
-  async #reportGap(reader: Reader): Promise<void> {
+  /**
+   * Reports that retention deleted messages past this reader's position, once for each advance
+   * of `through` (a batch can notice it when paging and again when the next one opens). A stored
+   * consumer knows how many of its channel's messages it lost (pruning counted them): none, no
+   * report. A reader without one cannot know, and says so.
+   */
+  async #reportGap(reader: Reader, through: string): Promise<void> {
+    const advanced = BigInt(through);
+    if (reader.gapThrough !== undefined && advanced <= reader.gapThrough) return;
+    reader.gapThrough = advanced;
     let lost: number | undefined;
     if (reader.consumer !== undefined) {
       // Pruning counted, for each stored position it overtook, the messages it deleted unread.
@@ -646,6 +674,7 @@ export class PgDurableSource implements DurableSource {
         [reader.consumer, reader.channel],
       );
       lost = rows[0] === undefined ? undefined : Number(rows[0].lost);
+      if (lost === 0) return;
     }
     this.#report(new ReplayGapError(reader.channel, lost, reader.consumer));
   }
