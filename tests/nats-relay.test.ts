@@ -140,6 +140,10 @@ describe('relay through NATS', () => {
     await expect(
       relay({ connection: databaseUrl(), nats: nc, durableChannels: ['x'], outbox: { pollIntervalMs: -1 } }),
     ).rejects.toMatchObject({ name: 'InvalidArgumentError' });
+    // A PostgreSQL config every connect would fail on (the socket throws on this port).
+    await expect(relay({ connection: { port: 70_000 }, nats: nc, channels: ['x'] })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+    });
     await expect(relay({ connection: databaseUrl(), nats: { servers: 'nats://127.0.0.1:1' }, channels: ['x'] })).rejects.toMatchObject({
       name: 'ConnectionError',
     });
