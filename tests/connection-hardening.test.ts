@@ -363,6 +363,9 @@ test('a password given as a function is called again for every new connection', 
       { reconnect: { initialDelayMs: 10, maxDelayMs: 100 } },
     ),
   );
+  // Each termination is reported on errors$: read there (unread, it would become a process warning).
+  const errors: NotifierError[] = [];
+  n.errors$.subscribe((error) => errors.push(error));
   await n.subscribe('s', uniqueChannel('c'), () => undefined);
   expect(calls).toBe(1);
   for (let round = 1; round <= 3; round++) {
@@ -373,6 +376,7 @@ test('a password given as a function is called again for every new connection', 
   }
   await n.notify(uniqueChannel('x'), 1);
   expect(calls).toBe(5);
+  expect(errors.map((error) => [error.name, (error as { code?: unknown }).code])).toEqual(Array(3).fill(['ConnectionError', '57P01']));
 });
 
 test('a pooler in transaction mode is recognised and reported with what to do', async () => {
