@@ -3,6 +3,8 @@
 // started here, or a private hot standby; never the shared service.
 import { Socket } from 'node:net';
 
+import type { ClientConfig } from 'pg';
+
 import { filter, firstValueFrom } from 'rxjs';
 
 import {
@@ -10,6 +12,7 @@ import {
   InvalidArgumentError,
   NotifierClosedError,
   Notifier,
+  PgDurableSource,
   QueueUsageWarning,
   StandbyError,
   TransactionPoolerError,
@@ -160,6 +163,47 @@ test('item 4: a port the socket would throw on is refused by the constructor', (
   }
 });
 
+test('item 4: a config every connect would fail on the same way is refused by the constructor, wherever pg reads it', () => {
+  const refused = (config: string | ClientConfig, why: RegExp): void => {
+    expect(() => new Notifier(config)).toThrow(InvalidArgumentError);
+    expect(() => new Notifier(config)).toThrow(why);
+  };
+  // pg cannot build a client from it (it threw a TypeError or a plain Error from the constructor).
+  refused('postgres://u@[::1/db', /pg cannot use this connection config: Invalid URL/);
+  refused({ host: 123 as unknown as string }, /pg cannot use/);
+  refused({ sslnegotiation: 'x' } as unknown as ClientConfig, /sslnegotiation/);
+  // A NUL in a socket directory: ENOENT on every attempt. In a startup string: the server refuses
+  // the startup packet (08P01) on every attempt.
+  refused({ host: '/var/run/post\0gresql' }, /host must not contain a NUL/);
+  refused('postgres://post%00gres@127.0.0.1/db', /user must not contain a NUL/);
+  refused({ host: '127.0.0.1', database: 'te\0st' }, /database must not contain a NUL/);
+  refused({ host: '127.0.0.1', application_name: 'a\0b' }, /application_name must not contain a NUL/);
+  refused({ host: '127.0.0.1', options: '-c a\0=b' }, /options must not contain a NUL/);
+  // Timeouts the server refuses at every connect (22023), and one that times out every query.
+  refused({ host: '127.0.0.1', statement_timeout: -5 }, /statement_timeout/);
+  refused({ host: '127.0.0.1', lock_timeout: 3e9 }, /lock_timeout/);
+  refused('postgres://u@127.0.0.1/db?idle_in_transaction_session_timeout=abc', /idle_in_transaction_session_timeout/);
+  refused({ host: '127.0.0.1', query_timeout: -5 }, /query_timeout/);
+  refused('postgres://u@127.0.0.1/db?query_timeout=abc', /query_timeout/);
+  // A replication connection cannot LISTEN (0A000 on every session).
+  refused({ host: '127.0.0.1', replication: 'database' } as ClientConfig, /replication/);
+  // What does work is still accepted.
+  const accepted: (string | ClientConfig)[] = [
+    { host: '127.0.0.1', statement_timeout: 0, lock_timeout: 0, idle_in_transaction_session_timeout: 1_000 },
+    'postgres://u@127.0.0.1/db?query_timeout=5000&statement_timeout=0',
+    { host: 'localhost', port: '5432' as unknown as number, query_timeout: 1_000 },
+  ];
+  for (const config of accepted) {
+    expect(() => new Notifier(config)).not.toThrow();
+  }
+});
+
+test('item 4: a durable source refuses the same configs (its pools connect only when first used)', () => {
+  expect(() => new PgDurableSource({ port: 70_000 })).toThrow(InvalidArgumentError);
+  expect(() => new PgDurableSource('postgres://u@127.0.0.1/db?statement_timeout=-1')).toThrow(/statement_timeout/);
+  expect(() => new PgDurableSource({ host: '127.0.0.1', user: 'u\0' })).toThrow(/user must not contain a NUL/);
+});
+
 test('item 4: stop() and close() settle when the socket throws synchronously on connect', async () => {
   const throwing = (): Socket => {
     const socket = new Socket();
@@ -170,8 +214,11 @@ test('item 4: stop() and close() settle when the socket throws synchronously on 
   };
   const n = new Notifier({ stream: throwing }, { reconnect: { initialDelayMs: 10, maxDelayMs: 50 } });
   const failed = firstValueFrom(n.state$.pipe(filter((state: ConnectionState) => state.error !== undefined)));
+  // The failure is reported on errors$ too: read it there (unread, it would become a process warning).
+  const reported = firstValueFrom(n.errors$);
   void n.start();
   expect((await failed).error?.message).toMatch(/Port should be/);
+  expect(await reported).toMatchObject({ name: 'ConnectionError', message: expect.stringMatching(/Port should be/) as string });
   expect(await settledWithin(n.stop(), 15_000)).toEqual({ value: undefined });
   expect(await settledWithin(n.close(), 15_000)).toEqual({ value: undefined });
 });
@@ -316,6 +363,9 @@ test('a password given as a function is called again for every new connection', 
       { reconnect: { initialDelayMs: 10, maxDelayMs: 100 } },
     ),
   );
+  // Each termination is reported on errors$: read there (unread, it would become a process warning).
+  const errors: NotifierError[] = [];
+  n.errors$.subscribe((error) => errors.push(error));
   await n.subscribe('s', uniqueChannel('c'), () => undefined);
   expect(calls).toBe(1);
   for (let round = 1; round <= 3; round++) {
@@ -326,6 +376,7 @@ test('a password given as a function is called again for every new connection', 
   }
   await n.notify(uniqueChannel('x'), 1);
   expect(calls).toBe(5);
+  expect(errors.map((error) => [error.name, (error as { code?: unknown }).code])).toEqual(Array(3).fill(['ConnectionError', '57P01']));
 });
 
 test('a pooler in transaction mode is recognised and reported with what to do', async () => {

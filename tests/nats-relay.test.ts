@@ -1,7 +1,7 @@
 import type { NatsConnection } from '@nats-io/transport-node';
 import { firstValueFrom, filter } from 'rxjs';
 
-import { Notifier } from '../src/index.js';
+import { Notifier, type NotifierError } from '../src/index.js';
 import { NatsSource, NoDatabaseError, plainSubject, relay, type Relay, type RelayState } from '../src/nats/index.js';
 import { lockClient } from '../src/nats/lock-connection.js';
 import { startChild, type Child } from './support/child.js';
@@ -140,6 +140,10 @@ describe('relay through NATS', () => {
     await expect(
       relay({ connection: databaseUrl(), nats: nc, durableChannels: ['x'], outbox: { pollIntervalMs: -1 } }),
     ).rejects.toMatchObject({ name: 'InvalidArgumentError' });
+    // A PostgreSQL config every connect would fail on (the socket throws on this port).
+    await expect(relay({ connection: { port: 70_000 }, nats: nc, channels: ['x'] })).rejects.toMatchObject({
+      name: 'InvalidArgumentError',
+    });
     await expect(relay({ connection: databaseUrl(), nats: { servers: 'nats://127.0.0.1:1' }, channels: ['x'] })).rejects.toMatchObject({
       name: 'ConnectionError',
     });
@@ -188,6 +192,9 @@ describe('relay through NATS', () => {
     // Given up with autorun: false, its UNLISTEN waits; a new session (as after a relay takeover
     // or a NATS reconnect) comes first, and the notifier does not LISTEN it again.
     await notifier.unsubscribe('a', given, { autorun: false });
+    // The recycle is reported on errors$: read there (unread, it would become a process warning).
+    const errors: NotifierError[] = [];
+    notifier.errors$.subscribe((error) => errors.push(error));
     source.recycle(new Error('test: a new session'));
     await notifier.synced();
     expect(source.status().channels).toBe(1);
@@ -196,6 +203,9 @@ describe('relay through NATS', () => {
     await waitFor('the kept channel to deliver', () => seen.length === 1);
     expect(seen).toEqual(['kept']);
     expect(source.status().received).toBe(1);
+    expect(errors).toEqual([
+      expect.objectContaining({ name: 'ConnectionError', message: expect.stringMatching(/test: a new session/) as string }),
+    ]);
   });
 
   it('the lock session asks the server to drop it within seconds of a lost network', async () => {

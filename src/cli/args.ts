@@ -1,6 +1,5 @@
-import { parseArgs } from 'node:util';
-
 import { withoutCredentials } from './connection.js';
+import { parseArgsOrUsage } from './parse-args-or-usage.js';
 import { UsageError } from './usage.js';
 
 /** A command line, understood. */
@@ -16,24 +15,12 @@ export type Command =
  * @throws {@link UsageError} for an unknown command or option, or missing or extra arguments.
  */
 export function parseCommand(argv: readonly string[]): Command {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        url: { type: 'string' },
-        pretty: { type: 'boolean', default: false },
-        help: { type: 'boolean', short: 'h', default: false },
-        version: { type: 'boolean', short: 'v', default: false },
-      },
-    });
-  } catch (error) {
-    // parseArgs explains unknown options well; keep its words, drop its error code.
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseArgsOrUsage(argv, {
+    url: { type: 'string' },
+    pretty: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h', default: false },
+    version: { type: 'boolean', short: 'v', default: false },
+  });
   if (values.help) return { kind: 'help' };
   if (values.version) return { kind: 'version' };
 

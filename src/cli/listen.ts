@@ -1,12 +1,12 @@
-import { merge, Subscription } from 'rxjs';
+import { merge } from 'rxjs';
 
 import { validateChannel } from '../channel-name.js';
 import { ConnectionError } from '../errors/connection-error.js';
 import { Notifier } from '../notifier.js';
-import { closeThenExit } from './close-then-exit.js';
 import { CONNECTION_HINT, resolveConnection, rootMessage } from './connection.js';
 import { jsonLine, prettyLine } from './format.js';
 import type { CliIo } from './io.js';
+import { runUntilSignal } from './run-until-signal.js';
 
 /** What `pgnotifier listen` was asked to do. */
 export interface ListenCommand {
@@ -32,93 +32,84 @@ export function listen(command: ListenCommand, io: CliIo): Promise<number> {
     return pid === undefined ? '' : `${before}backend pid ${String(pid)}${after}`;
   };
 
-  return new Promise<number>((resolve) => {
-    const subscriptions = new Subscription();
-    let ended = false;
-    let everConnected = false;
-    const end = (code: number): void => {
-      if (ended) return;
-      ended = true;
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) io.process.off(signal, onSignal);
-      io.stdout.off('error', onOutputError);
-      void closeThenExit(() => notifier.close(), subscriptions, io, redact, code).then(resolve);
-    };
-    const onSignal = (): void => {
-      io.stderr.write('pgnotifier: closing\n');
-      end(0);
-    };
-    // A reader that goes away (`pgnotifier listen ch | head -1`) is a normal way to stop.
-    const onOutputError = (error: NodeJS.ErrnoException): void => {
-      if (error.code !== 'EPIPE') io.stderr.write(`pgnotifier: cannot write output: ${error.message}\n`);
-      end(error.code === 'EPIPE' ? 0 : 1);
-    };
-    io.process.on('SIGINT', onSignal);
-    io.process.on('SIGTERM', onSignal);
-    io.stdout.on('error', onOutputError);
+  // A reader that goes away (`pgnotifier listen ch | head -1`) is a normal way to stop.
+  const onOutputError = (error: NodeJS.ErrnoException): void => {
+    if (error.code !== 'EPIPE') io.stderr.write(`pgnotifier: cannot write output: ${error.message}\n`);
+    run.end(error.code === 'EPIPE' ? 0 : 1);
+  };
+  const run = runUntilSignal(
+    io,
+    () => notifier.close(),
+    redact,
+    () => io.stdout.off('error', onOutputError),
+  );
+  const { subscriptions } = run;
+  io.stdout.on('error', onOutputError);
+  let everConnected = false;
 
-    subscriptions.add(
-      merge(...channels.map((channel) => notifier.channel$<string>(channel))).subscribe((notification) => {
-        const now = new Date();
-        io.stdout.write(command.pretty ? prettyLine(notification, now) : jsonLine(notification, now));
-      }),
-    );
-    // One line per lost connection, naming the server's reason; then one per retry that failed
-    // too, never for a reconnect that succeeded at once.
-    let lostAt: 'connected' | 'lost' | 'retrying' = 'connected';
-    subscriptions.add(
-      notifier.state$.subscribe((state) => {
-        if (ended) return;
-        // At the start a failure is most likely a wrong address or credentials: say so and stop
-        // rather than retry forever. Later, a lost connection is replaced like the library does.
-        if (state.status === 'connecting' && state.error !== undefined && !everConnected) {
-          io.stderr.write(`pgnotifier: cannot connect to ${target}: ${redact(reasonOf(state.error))}\n${CONNECTION_HINT}\n`);
-          end(1);
-          return;
-        }
-        if (state.status === 'connected') {
-          if (!everConnected) io.stderr.write(`pgnotifier: connected to ${target}\n`);
-          everConnected = true;
-          lostAt = 'connected';
-          return;
-        }
-        if (state.status === 'connecting' && state.error === undefined) {
-          if (!everConnected) io.stderr.write(`pgnotifier: connecting to ${target}\n`);
-          return;
-        }
-        if (state.status !== 'reconnecting' && state.status !== 'connecting') return;
-        const reason = state.error === undefined ? 'no reason given' : redact(reasonOf(state.error));
-        const attempt = String(state.attempt ?? 1);
-        if (lostAt === 'connected') {
-          lostAt = 'lost';
-          io.stderr.write(`pgnotifier: connection lost: ${reason}; retrying (attempt ${attempt})\n`);
-        } else {
-          lostAt = 'retrying';
-          io.stderr.write(`pgnotifier: reconnecting failed: ${reason}; retrying (attempt ${attempt})\n`);
-        }
-      }),
-    );
-    // Connection errors are already in the state lines above; anything else is worth a line too
-    // (a QueueUsageWarning says what holds the queue back; a refused LISTEN names the channel).
-    subscriptions.add(
-      notifier.errors$.subscribe((error) => {
-        if (!(error instanceof ConnectionError)) io.stderr.write(`pgnotifier: ${redact(error.message)}\n`);
-      }),
-    );
-    subscriptions.add(
-      notifier.resync$.subscribe(() => {
-        io.stderr.write(`pgnotifier: listening again${backend(' (', ')')} on ${names}; notifications sent while disconnected are lost\n`);
-      }),
-    );
+  subscriptions.add(
+    merge(...channels.map((channel) => notifier.channel$<string>(channel))).subscribe((notification) => {
+      const now = new Date();
+      io.stdout.write(command.pretty ? prettyLine(notification, now) : jsonLine(notification, now));
+    }),
+  );
+  // One line per lost connection, naming the server's reason; then one per retry that failed
+  // too, never for a reconnect that succeeded at once.
+  let lostAt: 'connected' | 'lost' | 'retrying' = 'connected';
+  subscriptions.add(
+    notifier.state$.subscribe((state) => {
+      if (run.ended) return;
+      // At the start a failure is most likely a wrong address or credentials: say so and stop
+      // rather than retry forever. Later, a lost connection is replaced like the library does.
+      if (state.status === 'connecting' && state.error !== undefined && !everConnected) {
+        io.stderr.write(`pgnotifier: cannot connect to ${target}: ${redact(reasonOf(state.error))}\n${CONNECTION_HINT}\n`);
+        run.end(1);
+        return;
+      }
+      if (state.status === 'connected') {
+        if (!everConnected) io.stderr.write(`pgnotifier: connected to ${target}\n`);
+        everConnected = true;
+        lostAt = 'connected';
+        return;
+      }
+      if (state.status === 'connecting' && state.error === undefined) {
+        if (!everConnected) io.stderr.write(`pgnotifier: connecting to ${target}\n`);
+        return;
+      }
+      if (state.status !== 'reconnecting' && state.status !== 'connecting') return;
+      const reason = state.error === undefined ? 'no reason given' : redact(reasonOf(state.error));
+      const attempt = String(state.attempt ?? 1);
+      if (lostAt === 'connected') {
+        lostAt = 'lost';
+        io.stderr.write(`pgnotifier: connection lost: ${reason}; retrying (attempt ${attempt})\n`);
+      } else {
+        lostAt = 'retrying';
+        io.stderr.write(`pgnotifier: reconnecting failed: ${reason}; retrying (attempt ${attempt})\n`);
+      }
+    }),
+  );
+  // Connection errors are already in the state lines above; anything else is worth a line too
+  // (a QueueUsageWarning says what holds the queue back; a refused LISTEN names the channel).
+  subscriptions.add(
+    notifier.errors$.subscribe((error) => {
+      if (!(error instanceof ConnectionError)) io.stderr.write(`pgnotifier: ${redact(error.message)}\n`);
+    }),
+  );
+  subscriptions.add(
+    notifier.resync$.subscribe(() => {
+      io.stderr.write(`pgnotifier: listening again${backend(' (', ')')} on ${names}; notifications sent while disconnected are lost\n`);
+    }),
+  );
 
-    // start() rejects (NotifierClosedError) when we close before the first connect succeeded:
-    // the reason has been printed already.
-    notifier.start().then(
-      () => {
-        if (!ended) io.stderr.write(`pgnotifier: listening on ${names} (${target}${backend(', ')})\n`);
-      },
-      () => undefined,
-    );
-  });
+  // start() rejects (NotifierClosedError) when we close before the first connect succeeded:
+  // the reason has been printed already.
+  notifier.start().then(
+    () => {
+      if (!run.ended) io.stderr.write(`pgnotifier: listening on ${names} (${target}${backend(', ')})\n`);
+    },
+    () => undefined,
+  );
+  return run.exitCode;
 }
 
 /**

@@ -1,13 +1,10 @@
-import { parseArgs } from 'node:util';
-
-import { Subscription } from 'rxjs';
-
 import { validateChannel } from '../channel-name.js';
 import { messageOf } from '../errors/message-of.js';
-import { closeThenExit } from './close-then-exit.js';
 import { CONNECTION_HINT, resolveConnection, rootMessage } from './connection.js';
 import type { relay as startRelay, Relay } from '../nats/relay.js';
 import type { CliIo } from './io.js';
+import { parseArgsOrUsage } from './parse-args-or-usage.js';
+import { runUntilSignal } from './run-until-signal.js';
 import { UsageError } from './usage.js';
 
 /** What `pgnotifier relay` was asked to do. */
@@ -28,25 +25,14 @@ export interface RelayCommand {
  * @throws {@link UsageError} for an unknown option or no channel at all.
  */
 export function parseRelayCommand(argv: readonly string[], env: NodeJS.ProcessEnv): RelayCommand {
-  let parsed;
-  try {
-    parsed = parseArgs({
-      args: [...argv],
-      allowPositionals: true,
-      strict: true,
-      options: {
-        url: { type: 'string' },
-        nats: { type: 'string' },
-        durable: { type: 'string', multiple: true, default: [] },
-        prefix: { type: 'string' },
-        stream: { type: 'string' },
-        schema: { type: 'string' },
-      },
-    });
-  } catch (error) {
-    throw new UsageError(error instanceof Error ? error.message : String(error));
-  }
-  const { values, positionals } = parsed;
+  const { values, positionals } = parseArgsOrUsage(argv, {
+    url: { type: 'string' },
+    nats: { type: 'string' },
+    durable: { type: 'string', multiple: true, default: [] },
+    prefix: { type: 'string' },
+    stream: { type: 'string' },
+    schema: { type: 'string' },
+  });
   if (positionals.length + values.durable.length === 0)
     throw new UsageError('relay needs at least one channel (plain, or --durable <channel>)');
   const nats = values.nats ?? (env.NATS_URL === undefined || env.NATS_URL === '' ? undefined : env.NATS_URL);
@@ -100,49 +86,34 @@ export async function relayCommand(argv: readonly string[], io: CliIo): Promise<
     .map((channel) => JSON.stringify(channel))
     .join(', ');
 
-  return new Promise<number>((resolve) => {
-    // Made first: the state's first value may end the command while it is being subscribed.
-    const subscriptions = new Subscription();
-    let ended = false;
-    let everConnected = false;
-    const end = (code: number): void => {
-      if (ended) return;
-      ended = true;
-      for (const signal of ['SIGINT', 'SIGTERM'] as const) io.process.off(signal, onSignal);
-      void closeThenExit(() => relay.close(), subscriptions, io, redact, code).then(resolve);
-    };
-    const onSignal = (): void => {
-      io.stderr.write('pgnotifier: closing\n');
-      end(0);
-    };
-    io.process.on('SIGINT', onSignal);
-    io.process.on('SIGTERM', onSignal);
-    subscriptions.add(
-      relay.state$.subscribe((state) => {
-        if (ended) return;
-        switch (state.role) {
-          case 'starting':
-            if (state.error !== undefined && !everConnected) {
-              io.stderr.write(`pgnotifier: cannot connect to ${target}: ${redact(rootMessage(state.error))}\n${CONNECTION_HINT}\n`);
-              end(1);
-            } else if (state.error !== undefined) {
-              io.stderr.write(`pgnotifier: lost ${target} (${redact(rootMessage(state.error))}); reconnecting\n`);
-            }
-            break;
-          case 'follower':
-            everConnected = true;
-            io.stderr.write(
-              `pgnotifier: relay ${relay.id} standing by on ${target}${state.error === undefined ? '' : ` (stepped down: ${redact(rootMessage(state.error))})`}\n`,
-            );
-            break;
-          case 'leader':
-            everConnected = true;
-            io.stderr.write(`pgnotifier: relay ${relay.id} leading: ${names} → ${command.nats}\n`);
-            break;
-          case 'closed':
-            break;
-        }
-      }),
-    );
-  });
+  const run = runUntilSignal(io, () => relay.close(), redact);
+  let everConnected = false;
+  run.subscriptions.add(
+    relay.state$.subscribe((state) => {
+      if (run.ended) return;
+      switch (state.role) {
+        case 'starting':
+          if (state.error !== undefined && !everConnected) {
+            io.stderr.write(`pgnotifier: cannot connect to ${target}: ${redact(rootMessage(state.error))}\n${CONNECTION_HINT}\n`);
+            run.end(1);
+          } else if (state.error !== undefined) {
+            io.stderr.write(`pgnotifier: lost ${target} (${redact(rootMessage(state.error))}); reconnecting\n`);
+          }
+          break;
+        case 'follower':
+          everConnected = true;
+          io.stderr.write(
+            `pgnotifier: relay ${relay.id} standing by on ${target}${state.error === undefined ? '' : ` (stepped down: ${redact(rootMessage(state.error))})`}\n`,
+          );
+          break;
+        case 'leader':
+          everConnected = true;
+          io.stderr.write(`pgnotifier: relay ${relay.id} leading: ${names} → ${command.nats}\n`);
+          break;
+        case 'closed':
+          break;
+      }
+    }),
+  );
+  return run.exitCode;
 }

@@ -9,6 +9,7 @@ import { NotifierClosedError } from '../errors/notifier-closed-error.js';
 import type { NotifierError } from '../errors/notifier-error.js';
 import { ReplayGapError } from '../errors/replay-gap-error.js';
 import { SubscriberError } from '../errors/subscriber-error.js';
+import { checkConnectionConfig } from '../source/check-connection-config.js';
 import type { DurableMessage, DurableSource, DurableStart } from '../source/durable-source.js';
 import { decodeCursor, encodeCursor, type DurablePosition } from './durable-position.js';
 import { DEFAULT_DURABLE_SCHEMA, durableSchemaSql, durableWakeChannel, lockKeys, quotedSchema } from './durable-schema-sql.js';
@@ -157,7 +158,8 @@ export class PgDurableSource implements DurableSource {
    * @param config - a connection string or a pg `ClientConfig`; the source opens a small pool of
    * its own on it, with `application_name` `'pgnotifier durable'`.
    * @param options - see {@link PgDurableSourceOptions}.
-   * @throws {@link InvalidArgumentError} for an invalid option.
+   * @throws {@link InvalidArgumentError} for an invalid option, or a connection config that can
+   * never work (a bad port, a NUL character, a timeout the server refuses).
    */
   constructor(config: string | ClientConfig = {}, options: PgDurableSourceOptions = {}) {
     this.#schema = options.schema ?? DEFAULT_DURABLE_SCHEMA;
@@ -169,6 +171,8 @@ export class PgDurableSource implements DurableSource {
     this.#inlineBytes = positive('inlinePayloadBytes', options.inlinePayloadBytes, 65_536);
     this.#wake$ = options.wake$;
     const base: ClientConfig = typeof config === 'string' ? { connectionString: config } : config;
+    // A pool connects only when first used: a config that can never work is refused here instead.
+    checkConnectionConfig(base);
     this.#pool = new pg.Pool({
       ...base,
       application_name: 'pgnotifier durable',

@@ -1,5 +1,4 @@
 import type { ClientConfig } from 'pg';
-import pg from 'pg';
 import { BehaviorSubject, defer, Subject, throwError, timer, type Observable, type ObservableInput, type Subscription } from 'rxjs';
 import { retry } from 'rxjs';
 
@@ -8,6 +7,7 @@ import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import type { NotifierError } from '../errors/notifier-error.js';
 import { QueueUsageWarning } from '../errors/queue-usage-warning.js';
 import { pgNotifyQuery } from '../payload/serialize.js';
+import { checkConnectionConfig } from './check-connection-config.js';
 import { backoffDelay, defaultReconnectOptions, type ReconnectOptions, type ResolvedReconnectOptions } from './backoff.js';
 import type { NotificationSource, RawNotification, SourceState } from './notification-source.js';
 import { pgListenSession, type PgSession } from './pg-listen-session.js';
@@ -91,8 +91,9 @@ export class PgListenSource implements NotificationSource {
   /**
    * @param config - a connection string or a pg `ClientConfig` (pg's `PG*` environment
    * variables fill in what is missing).
-   * @throws {@link InvalidArgumentError} for an option out of range, or a port that can never work
-   * (the socket would throw on every attempt).
+   * @throws {@link InvalidArgumentError} for an option out of range, or a connection config that
+   * can never work (a bad port, a NUL character, a timeout the server refuses; see
+   * `checkConnectionConfig`), so every attempt would fail the same way.
    */
   constructor(config: string | ClientConfig = {}, options: PgListenSourceOptions = {}) {
     this.#config = typeof config === 'string' ? { connectionString: config } : { ...config };
@@ -103,7 +104,7 @@ export class PgListenSource implements NotificationSource {
     this.#heartbeatIntervalMs = duration(options.heartbeatIntervalMs, 'heartbeatIntervalMs', 10_000, true);
     this.#heartbeatTimeoutMs = duration(options.heartbeatTimeoutMs, 'heartbeatTimeoutMs', 5_000);
     this.#notifyTimeoutMs = duration(options.notifyTimeoutMs, 'notifyTimeoutMs', 10_000);
-    checkPort(this.#config);
+    checkConnectionConfig(this.#config, { listens: true });
   }
 
   /** The listening backend's pid and the queue usage seen at the last heartbeat. */
@@ -210,22 +211,6 @@ export class PgListenSource implements NotificationSource {
       this.#queueWarned = false;
     }
   }
-}
-
-/**
- * A port the socket would throw on synchronously (out of range, not a number, from the config,
- * the connection string or PGPORT) fails every attempt the same way: refuse it now. pg reads all
- * three in its client constructor, so a client that never connects tells us what it would use.
- */
-function checkPort(config: ClientConfig): void {
-  // A stream of the user's own gets the port for whatever it does with it.
-  if (config.stream !== undefined) return;
-  const { port, host } = new pg.Client(config) as unknown as { port: unknown; host: unknown };
-  if (typeof port === 'number' && Number.isInteger(port) && port > 0 && port < 65_536) return;
-  const where = typeof host === 'string' && host.startsWith('/') ? ` (socket directory ${host})` : '';
-  throw new InvalidArgumentError(
-    `The port must be an integer from 1 to 65535, got ${String(port)}${where} (from the config, the connection string or PGPORT)`,
-  );
 }
 
 function notConnected(): Observable<never> {
