@@ -1,5 +1,8 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import type { Socket } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 import { connect } from '@nats-io/transport-node';
 
@@ -8,15 +11,17 @@ import { filter, firstValueFrom } from 'rxjs';
 import { Notifier, type NotifierError } from '../src/index.js';
 import { NatsSource, relay } from '../src/nats/index.js';
 import { databaseUrl, pgNotify, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
+import { startChild } from './support/child.js';
 import { freePort } from './support/tcp-proxy.js';
 
 // A NATS server of our own (core NATS only), stopped and started again: the shared one is never
 // touched. Skipped with a printed reason where nats-server is not installed.
 const db = useTestDatabase();
 
-function startNats(port: number): Promise<ChildProcess | undefined> {
+function startNats(port: number, config?: string): Promise<ChildProcess | undefined> {
   return new Promise((resolve) => {
-    const server = spawn('nats-server', ['-a', '127.0.0.1', '-p', String(port)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const args = ['-a', '127.0.0.1', '-p', String(port), ...(config === undefined ? [] : ['-c', config])];
+    const server = spawn('nats-server', args, { stdio: ['ignore', 'ignore', 'pipe'] });
     let output = '';
     server.stderr.on('data', (chunk: Buffer) => {
       output += chunk.toString();
@@ -108,4 +113,49 @@ test('a notifier closed as its NATS server goes away, its connection closed righ
   expect(nc.isClosed()).toBe(true);
   // A failed write is reported a tick after it; an uncaught one would fail this test from here.
   await new Promise((resolve) => setTimeout(resolve, 100));
+});
+
+// NATS protects itself from a consumer that falls behind: past its write deadline (or max
+// pending bytes) for one connection, the server closes it ("Slow Consumer Detected" in its log)
+// and the messages it held are gone. The client is not told why (no -ERR, no slow-consumer
+// status for callback subscriptions): it sees a lost connection. Here the consumer's own
+// subscriber blocks its event loop while another process floods the channel, with a short
+// write deadline so that the server gives up soon.
+test('a consumer that falls behind is dropped by NATS as a slow consumer: errors$ gets a ConnectionError that says so, resync$ fires, delivery goes on', async () => {
+  const port = await freePort();
+  const config = join(mkdtempSync(join(tmpdir(), 'pgnotifier-nats-')), 'slow.conf');
+  writeFileSync(config, 'write_deadline: "500ms"\nmax_pending: 1MB\n');
+  const server = await startNats(port, config);
+  if (server === undefined) {
+    process.stdout.write('\nnats-outage.test.ts: SKIPPED, nats-server is not installed\n');
+    return;
+  }
+  const servers = `nats://127.0.0.1:${port}`;
+  const channel = uniqueChannel('slow');
+  try {
+    const notifier = db.track(new Notifier(new NatsSource({ servers })));
+    const errors: NotifierError[] = [];
+    notifier.errors$.subscribe((error) => errors.push(error));
+    let received = 0;
+    notifier.channel$(channel).subscribe(() => {
+      received++;
+      // A subscriber that holds the event loop: nothing is read from the socket meanwhile.
+      if (received === 1) for (const start = Date.now(); Date.now() - start < 3_000;);
+    });
+    await notifier.start();
+    const resynced = firstValueFrom(notifier.resync$);
+    const flood = startChild('tests/fixtures/nats-flood-child.ts', [servers, channel, '2000', '10000'], process.env, 60_000);
+    expect(await flood.exited).toBe(0);
+    await resynced;
+    await waitFor('the loss on errors$', () => errors.length > 0);
+    expect(errors[0]).toMatchObject({ name: 'ConnectionError', message: expect.stringMatching(/slow consumer/) as unknown });
+    // What the server held for the dropped connection never arrived.
+    expect(received).toBeLessThan(2_000);
+    const before = received;
+    const again = startChild('tests/fixtures/nats-flood-child.ts', [servers, channel, '1', '10'], process.env, 60_000);
+    expect(await again.exited).toBe(0);
+    await waitFor('delivery after the reconnect', () => received === before + 1);
+  } finally {
+    await stopNats(server);
+  }
 });

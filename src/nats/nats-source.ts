@@ -293,7 +293,10 @@ export class NatsSource implements NotificationSource {
             this.#state.next({
               status: 'reconnecting',
               attempt,
-              error: new ConnectionError(`Lost the NATS connection to ${status.server}`),
+              // The client is not told why: a slow consumer's connection is simply closed by the server.
+              error: new ConnectionError(
+                `Lost the NATS connection to ${status.server}: the server or the network failed, or this process fell behind and the server dropped it as a slow consumer (its log says "Slow Consumer Detected"); notifications sent until the reconnect are lost`,
+              ),
             });
             break;
           case 'reconnecting':
