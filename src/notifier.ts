@@ -2,7 +2,7 @@ import type { ClientConfig } from 'pg';
 import { BehaviorSubject, catchError, defer, EMPTY, from, merge, Observable, Subscription, switchMap, tap } from 'rxjs';
 
 import { channelList, validateChannel } from './channel-name.js';
-import { decodeCursor } from './durable/durable-position.js';
+import { describeValue } from './durable/describe-value.js';
 import { DurableReaders, type DurableReaderEntry } from './durable/durable-readers.js';
 import { DEFAULT_DURABLE_SCHEMA, DURABLE_WAKE_PREFIX, durableWakeChannel } from './durable/durable-schema-sql.js';
 import { PgDurableSource, type PgDurableSourceOptions } from './durable/pg-durable-source.js';
@@ -234,7 +234,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     validateUserChannel(channel);
     const { parse: option, durable, since } = optionsOf(options);
     const parse = option === undefined ? undefined : resolveParser(option, this.#parse);
-    if (booleanOption(durable, 'durable')) return this.#durableChannel$(channel, parse ?? this.#parse, startOf(since));
+    if (booleanOption(durable, 'durable')) return this.#durableChannel$(channel, parse ?? this.#parse, since);
     if (since !== undefined) throw new InvalidArgumentError('since is an option of durable channels: add durable: true');
     this.#register([channel]);
     // The observers of one channel$ call with their own parser share one parse per notification,
@@ -727,8 +727,9 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   }
 
   /** A durable `channel$`: each observer reads from its own start, paused while the channel is muted. */
-  #durableChannel$(channel: string, parse: PayloadParser, start: DurableStart): Observable<DurableNotification> {
+  #durableChannel$(channel: string, parse: PayloadParser, since: unknown): Observable<DurableNotification> {
     const durable = this.#durableFor('channel$');
+    const start = startOf(since, durable);
     this.#register([channel]);
     return new Observable<DurableNotification>((subscriber) => {
       if (this.#closing !== undefined) {
@@ -1028,20 +1029,17 @@ function validateUserChannel(channel: unknown): string {
   return name;
 }
 
-/** Where a durable `channel$` observer starts, from its `since` option. */
-function startOf(since: unknown): DurableStart {
+/** Where a durable `channel$` observer starts, from its `since` option; a cursor is checked by the durable part that made it. */
+function startOf(since: unknown, durable: DurableSource): DurableStart {
   if (since === undefined || since === 'now') return 'now';
   if (since === 'earliest') return 'earliest';
-  if (typeof since === 'string') {
-    decodeCursor(since);
-    return { after: since };
-  }
-  if (typeof since === 'object' && since !== null && 'after' in since) {
-    const { after } = since;
-    decodeCursor(after);
-    return { after: after as string };
-  }
-  throw new InvalidArgumentError(`since is a cursor, 'earliest' or 'now', got ${since === null ? 'null' : typeof since}`);
+  let after: unknown;
+  if (typeof since === 'string') after = since;
+  else if (typeof since === 'object' && since !== null && 'after' in since) after = since.after;
+  else throw new InvalidArgumentError(`since is a cursor, 'earliest' or 'now', got ${since === null ? 'null' : typeof since}`);
+  if (typeof after !== 'string' || after === '') throw new InvalidArgumentError(`Not a durable cursor: ${describeValue(after)}`);
+  durable.checkCursor?.(after);
+  return { after };
 }
 
 /** The `durable` option of the constructor, checked. */

@@ -2,7 +2,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { filter, firstValueFrom, type Subscription } from 'rxjs';
 
-import { Notifier, PgDurableSource, type DurableMessage } from '../src/index.js';
+import { Notifier, PgDurableSource, type DurableMessage, type DurableNotification } from '../src/index.js';
 import { durableConsumerName, durableSubject, NatsDurable, NatsSource, relay, type Relay } from '../src/nats/index.js';
 import { startChild, type Child } from './support/child.js';
 import { databaseUrl, uniqueChannel, useTestDatabase, waitFor } from './support/db.js';
@@ -256,5 +256,65 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
     await waitFor('both durable messages', () => got.length === 2);
     expect(got).toEqual([{ n: 1 }, { n: 2 }]);
     expect(ids).toHaveLength(2);
+  });
+
+  it('new Notifier(new NatsSource(...)): a durable channel$ observer gets published messages in order; since: <cursor> resumes right after that message', async () => {
+    if (nc === undefined) return;
+    const { stream, channel, prefix, schema } = await setup();
+    const r = await relay({
+      connection: databaseUrl(),
+      nats: nc,
+      durableChannels: [channel],
+      subjectPrefix: prefix,
+      stream,
+      outbox: { schema },
+    });
+    cleanups.push(() => r.close());
+    await firstValueFrom(r.state$.pipe(filter((state) => state.role === 'leader')));
+    const notifier = new Notifier(
+      new NatsSource({ nats: nc, subjectPrefix: prefix, stream, connection: databaseUrl(), outbox: { schema } }),
+    );
+    cleanups.push(() => notifier.close());
+    const before = await notifier.publish(channel, { n: 0 });
+    // "Now" is the stream's position: a message is there once the relay carried it.
+    await waitFor('the relay to carry the first message', () => r.status().durable.published === 1);
+    const observed: DurableNotification[] = [];
+    const running: Subscription[] = [];
+    cleanups.push(() => {
+      for (const subscription of running) subscription.unsubscribe();
+      return Promise.resolve();
+    });
+    running.push(notifier.channel$(channel, { durable: true }).subscribe((n) => observed.push(n)));
+    // Its start is known (the stream's position when it subscribed): what is published from now on reaches it.
+    await waitFor('the observer started', () =>
+      notifier.status().durable!.readers.some((reader) => reader.channel === channel && reader.cursor !== undefined),
+    );
+    const ids: string[] = [];
+    for (let n = 1; n <= 20; n++) ids.push(await notifier.publish(channel, { n }));
+    await waitFor('20 durable messages', () => observed.length === 20);
+    // Started at new messages: the one published before it subscribed is not among them.
+    expect(observed.map((n) => n.payload)).toEqual(Array.from({ length: 20 }, (_, i) => ({ n: i + 1 })));
+    expect(observed.map((n) => n.id)).toEqual(ids);
+    expect(ids).not.toContain(before);
+    expect(observed.every((n) => n.channel === channel && n.pid > 0)).toBe(true);
+
+    // Resuming right after the 5th: the 6th to the 20th, then what comes next.
+    const resumed: DurableNotification[] = [];
+    running.push(notifier.channel$(channel, { durable: true, since: observed[4]!.cursor }).subscribe((n) => resumed.push(n)));
+    await waitFor('15 resumed messages', () => resumed.length === 15);
+    const last = await notifier.publish(channel, { n: 21 });
+    await waitFor('the next one', () => resumed.length === 16 && observed.length === 21);
+    expect(resumed.map((n) => n.id)).toEqual([...ids.slice(5), last]);
+    expect(resumed.map((n) => n.cursor)).toEqual(observed.slice(5).map((n) => n.cursor));
+
+    // From the earliest retained: the one published before the first observer, too.
+    const everything: DurableNotification[] = [];
+    running.push(notifier.channel$(channel, { durable: true, since: 'earliest' }).subscribe((n) => everything.push(n)));
+    await waitFor('22 messages from the earliest', () => everything.length === 22);
+    expect(everything.map((n) => n.id)).toEqual([before, ...ids, last]);
+    // Cursors of this source are JetStream stream sequences; anything else is refused at once.
+    expect(() => notifier.channel$(channel, { durable: true, since: 'nope' })).toThrow(
+      expect.objectContaining({ name: 'InvalidArgumentError' }) as Error,
+    );
   });
 });

@@ -229,6 +229,11 @@ export class PgDurableSource implements DurableSource {
     return (rows[0] as { id: string }).id;
   }
 
+  /** @throws {@link InvalidArgumentError} when `cursor` is not a cursor of this source. */
+  checkCursor(cursor: string): void {
+    decodeCursor(cursor);
+  }
+
   /** A cursor standing for now: `read(channel, { after })` with it delivers only what commits later. */
   async now(): Promise<string> {
     this.#assertOpen('now');

@@ -52,3 +52,27 @@ export function connectNats(servers: readonly string[], name: string): Promise<N
     maxPingOut: 2,
   });
 }
+
+/**
+ * Resolves once Node has reported the outcome of every write already made on NATS sockets, while
+ * the client still listens for it. Call it between writing to a connection (publish, subscribe,
+ * unsubscribe, flush) and closing it.
+ *
+ * Why: when the server goes away, its FIN ends the client's socket, and the client learns that
+ * the connection is lost only later (on the socket's 'close'). A write in between fails with
+ * "write after end", which Node reports to the write's callback (the client ignores it) and as an
+ * 'error' event a tick later (`process.nextTick`). Closing the connection within the same turn
+ * makes the client remove every listener of the socket first, and an 'error' event without a
+ * listener is thrown: an uncaught exception that ends the process. `setImmediate` runs after all
+ * ticks and promise callbacks of the current turn, so the 'error' event has found the client's
+ * listener by then.
+ */
+export function settleWrites(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}
+
+/** Closes a connection this library made, once its writes are settled (see {@link settleWrites}); never rejects. */
+export async function closeNats(nc: NatsConnection): Promise<void> {
+  await settleWrites();
+  await nc.close().catch(() => undefined);
+}

@@ -11,6 +11,7 @@ import { nanos, type NatsConnection } from '@nats-io/transport-node';
 import { Observable, Subject } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
+import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import type { NotifierError } from '../errors/notifier-error.js';
 import type { DurableMessage, DurableSource, DurableStart } from '../source/durable-source.js';
 import { durableConsumerName } from './consumer-name.js';
@@ -194,6 +195,32 @@ export class NatsDurable implements DurableSource {
       await jsm.consumers.delete(this.#stream, durableConsumerName(consumer, channel));
     } catch (error) {
       if (!isNotFound(error)) throw error;
+    }
+  }
+
+  /**
+   * A cursor standing for now: the stream's last sequence (`'0'` while there is no stream), so
+   * `read(channel, { after })` with it delivers only what the stream gets later.
+   */
+  async now(): Promise<string> {
+    const jsm = await jetstreamManager(await this.#nats());
+    try {
+      return String((await jsm.streams.info(this.#stream)).state.last_seq);
+    } catch (error) {
+      if (isNotFound(error)) return '0';
+      throw error;
+    }
+  }
+
+  /**
+   * Cursors here are JetStream stream sequences (decimal): `{ after: '41' }` reads from the
+   * stream's message 42 on, as long as the stream retains it (see {@link StreamLimits.maxAgeMs}).
+   *
+   * @throws `InvalidArgumentError` for anything else.
+   */
+  checkCursor(cursor: string): void {
+    if (!/^\d{1,15}$/.test(cursor)) {
+      throw new InvalidArgumentError(`Not a durable cursor of NATS (a JetStream stream sequence): ${JSON.stringify(cursor.slice(0, 100))}`);
     }
   }
 

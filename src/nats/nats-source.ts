@@ -10,7 +10,7 @@ import { backoffDelay, defaultReconnectOptions } from '../source/backoff.js';
 import { PgDurableSource } from '../durable/pg-durable-source.js';
 import type { NotificationSource, RawNotification, SourceState } from '../source/notification-source.js';
 import { HEADER, headerOf, type RelayAnnouncement } from './headers.js';
-import { connectNats, isNatsConnection, serverList, type NatsOption } from './nats-connection.js';
+import { closeNats, connectNats, isNatsConnection, serverList, settleWrites, type NatsOption } from './nats-connection.js';
 import { NatsDurable } from './nats-durable.js';
 import { NoDatabaseError } from './no-database-error.js';
 import { plainSubject, relaySubject, validateSubjectPrefix } from './subject-token.js';
@@ -166,9 +166,14 @@ export class NatsSource implements NotificationSource {
     this.#run++;
     const nc = this.#nc;
     this.#nc = undefined;
-    this.#dropSubscriptions();
+    const owned = !isNatsConnection(this.#option);
+    // Closing a connection of our own drops its subscriptions on both sides: no UNSUB is written
+    // to a server that may be gone (see settleWrites for why a write before a close matters).
+    this.#dropSubscriptions(!owned);
     if (this.#state.getValue().status !== 'stopped') this.#state.next({ status: 'stopped' });
-    if (nc !== undefined && !isNatsConnection(this.#option)) await nc.close().catch(() => undefined);
+    if (nc === undefined) return;
+    // A connection we were given is closed by its owner, maybe as soon as this resolves.
+    await (owned ? closeNats(nc) : settleWrites());
   }
 
   recycle(reason: Error): void {
@@ -189,9 +194,11 @@ export class NatsSource implements NotificationSource {
         // Kept across the session change: nothing sent meanwhile was dropped here.
         kept.session = this.#sessions;
       } else {
+        const run = this.#run;
         const subscription = nc.subscribe(subject, {
           callback: (error, msg) => {
-            if (error === null) this.#deliver(channel, msg);
+            // After stop(), a connection of our own delivers until it is closed.
+            if (error === null && run === this.#run) this.#deliver(channel, msg);
           },
         });
         this.#subscriptions.set(subject, { subscription, session: this.#sessions });
@@ -257,7 +264,7 @@ export class NatsSource implements NotificationSource {
       }
     }
     if (run !== this.#run) {
-      if (!isNatsConnection(option)) await nc.close().catch(() => undefined);
+      if (!isNatsConnection(option)) await closeNats(nc);
       return;
     }
     if (nc.isClosed()) {
@@ -286,7 +293,10 @@ export class NatsSource implements NotificationSource {
             this.#state.next({
               status: 'reconnecting',
               attempt,
-              error: new ConnectionError(`Lost the NATS connection to ${status.server}`),
+              // The client is not told why: a slow consumer's connection is simply closed by the server.
+              error: new ConnectionError(
+                `Lost the NATS connection to ${status.server}: the server or the network failed, or this process fell behind and the server dropped it as a slow consumer (its log says "Slow Consumer Detected"); notifications sent until the reconnect are lost`,
+              ),
             });
             break;
           case 'reconnecting':
@@ -343,10 +353,13 @@ export class NatsSource implements NotificationSource {
     }
   }
 
-  #dropSubscriptions(): void {
-    this.#announcements?.unsubscribe();
+  /** Forgets every subscription; `unsubscribe`: on the server too (not needed when the connection closes next). */
+  #dropSubscriptions(unsubscribe = true): void {
+    if (unsubscribe) {
+      this.#announcements?.unsubscribe();
+      for (const { subscription } of this.#subscriptions.values()) subscription.unsubscribe();
+    }
     this.#announcements = undefined;
-    for (const { subscription } of this.#subscriptions.values()) subscription.unsubscribe();
     this.#subscriptions.clear();
   }
 

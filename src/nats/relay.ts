@@ -20,7 +20,7 @@ import type { DurableMessage } from '../source/durable-source.js';
 import type { Notification } from '../types.js';
 import { ANNOUNCE_INTERVAL_MS, HEADER, type RelayAnnouncement } from './headers.js';
 import { LOCK_QUERY, lockClient, type LockTiming } from './lock-connection.js';
-import { connectNats, isNatsConnection, serverList, type NatsOption } from './nats-connection.js';
+import { closeNats, connectNats, isNatsConnection, serverList, settleWrites, type NatsOption } from './nats-connection.js';
 import type { RelayRole, RelayState, RelayStatus } from './relay-status.js';
 import { ensureStream, type StreamLimits } from './stream.js';
 import { durableSubject, plainSubject, relaySubject, validateSubjectPrefix } from './subject-token.js';
@@ -259,7 +259,8 @@ class RelayRunner implements Relay {
     this.#wake?.();
     this.#wiring.unsubscribe();
     await this.#loop;
-    if (this.#ownsNats) await this.#nc.close().catch(() => undefined);
+    // A connection we were given is closed by its owner, maybe as soon as this resolves.
+    await (this.#ownsNats ? closeNats(this.#nc) : settleWrites());
     this.#setRole('closed');
     this.#state.complete();
   }
