@@ -131,6 +131,19 @@ LANGUAGE sql VOLATILE AS $pgnotifier$
   SELECT pg_notify(${wake}, publish.channel);
   INSERT INTO ${s}.messages (channel, payload) VALUES (publish.channel, coalesce(publish.payload, '')) RETURNING id;
 $pgnotifier$;
+-- One set-based INSERT and one wake-up for the whole array (none for an empty one). bigint[] rather
+-- than SETOF bigint: one value whatever the batch size, and the ids are in payload order by
+-- construction (ids are taken in the order the rows are inserted, which is the array's).
+CREATE OR REPLACE FUNCTION ${s}.publish_many(channel text, payloads text[]) RETURNS bigint[]
+LANGUAGE sql VOLATILE AS $pgnotifier$
+  SELECT pg_notify(${wake}, publish_many.channel) WHERE cardinality(publish_many.payloads) > 0;
+  WITH inserted AS (
+    INSERT INTO ${s}.messages (channel, payload)
+    SELECT publish_many.channel, coalesce(p.payload, '') FROM unnest(publish_many.payloads) WITH ORDINALITY AS p (payload, n) ORDER BY p.n
+    RETURNING id
+  )
+  SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM inserted;
+$pgnotifier$;
 CREATE OR REPLACE FUNCTION ${s}.xid8_after(x xid8) RETURNS xid8
 LANGUAGE sql IMMUTABLE AS $pgnotifier$ SELECT (x::text::numeric + 1)::text::xid8 $pgnotifier$;
 CREATE OR REPLACE FUNCTION ${s}.snapshot_through(snap pg_snapshot, through xid8) RETURNS pg_snapshot
