@@ -82,6 +82,11 @@ export function lockKeys(schema: string, which: 'install' | 'prune'): string {
  *   transaction fold into one). It works from triggers:
  *   `PERFORM pgnotifier.publish('orders', row_to_json(NEW)::text)`.
  *
+ * `channel` compares bytewise (`COLLATE "C"`): channels are only ever matched for equality, and
+ * each insert descends two `(channel, …)` indexes comparing it with other channels' names, which
+ * under a linguistic collation costs a `strcoll` each (measured: 5-12 % of the insert's CPU). A
+ * table made by an earlier version keeps its collation (both work).
+ *
  * Why these indexes: a reader's batch is the rows of one channel whose `xid` is visible in its new
  * snapshot and not in its old one, so `(channel, xid) INCLUDE (id)` finds a batch's id range by
  * scanning only the xids between the old snapshot's xmin and the new one's xmax (index only);
@@ -98,7 +103,7 @@ SELECT pg_advisory_xact_lock(${lockKeys(schema, 'install')});
 CREATE SCHEMA IF NOT EXISTS ${s};
 CREATE TABLE IF NOT EXISTS ${s}.messages (
   id bigint GENERATED ALWAYS AS IDENTITY,
-  channel text NOT NULL CHECK (channel <> '' AND octet_length(channel) <= 63),
+  channel text COLLATE "C" NOT NULL CHECK (channel <> '' AND octet_length(channel) <= 63),
   payload text NOT NULL,
   pid integer NOT NULL DEFAULT pg_backend_pid(),
   xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
