@@ -171,6 +171,24 @@ export async function durableScenario(url: string, table: BenchRow[]): Promise<v
     met: null,
   });
 
+  // Why: the server's CPU per 10,000 messages, as the backend itself counts it (log_executor_stats,
+  // which needs a superuser; skipped otherwise), for the plain and the durable statement alike.
+  const serverCpu = await serverCpuPer10k(sender, channelFor(schema), prepared[0]!);
+  if (serverCpu !== undefined) {
+    console.log(
+      `\n8. server CPU per 10,000 messages (median of 10): pg_notify ${serverCpu.notify.toFixed(1)} ms, ` +
+        `publish_many ${serverCpu.publishMany.toFixed(1)} ms, publish() per row ${serverCpu.perRow.toFixed(1)} ms`,
+    );
+    table.push({
+      scenario: '8. (server CPU per 10,000: publish_many / pg_notify)',
+      ours: `${serverCpu.publishMany.toFixed(1)} ms`,
+      baseline: `${serverCpu.notify.toFixed(1)} ms`,
+      ratio: Math.round((serverCpu.publishMany / serverCpu.notify) * 10) / 10,
+      target: '(reference)',
+      met: null,
+    });
+  }
+
   // BENCH_DURABLE_THROUGHPUT_ONLY=1 stops here (to measure a change to the publishing path quickly).
   if (process.env.BENCH_DURABLE_THROUGHPUT_ONLY === '1') {
     await publisher.close();
@@ -287,4 +305,48 @@ export async function durableScenario(url: string, table: BenchRow[]): Promise<v
   await publisher.close();
   await sender.query(`DROP SCHEMA "${schema}" CASCADE`);
   await sender.end();
+}
+
+function channelFor(schema: string): { schema: string; channel: string } {
+  return { schema, channel: `cpu_${Math.random().toString(36).slice(2)}` };
+}
+
+/** The median backend CPU (user + system) of each statement over 10 rounds, or undefined without the rights. */
+async function serverCpuPer10k(
+  client: pg.Client,
+  { schema, channel }: { schema: string; channel: string },
+  texts: string[],
+): Promise<{ notify: number; publishMany: number; perRow: number } | undefined> {
+  let cpu: number;
+  const onNotice = (notice: { message?: string | undefined; detail?: string | undefined }) => {
+    const m = /([\d.]+) s user, ([\d.]+) s system/.exec(`${notice.detail ?? ''} ${notice.message ?? ''}`);
+    if (m !== null) cpu = (Number(m[1]) + Number(m[2])) * 1000;
+  };
+  try {
+    await client.query('SET log_executor_stats = on');
+  } catch {
+    return undefined;
+  }
+  client.on('notice', onNotice);
+  await client.query('SET client_min_messages = log');
+  const statements = {
+    notify: 'SELECT count(pg_notify($1, p)) FROM unnest($2::text[]) AS p',
+    publishMany: `SELECT array_to_string("${schema}".publish_many($1, $2::text[]), ',')`,
+    perRow: `SELECT count("${schema}".publish($1, p)) FROM unnest($2::text[]) AS p`,
+  };
+  const samples: Record<keyof typeof statements, number[]> = { notify: [], publishMany: [], perRow: [] };
+  try {
+    for (let round = 0; round < 10; round++) {
+      for (const key of Object.keys(statements) as (keyof typeof statements)[]) {
+        cpu = Number.NaN;
+        await client.query(statements[key], [channel, texts]);
+        samples[key].push(cpu);
+      }
+    }
+  } finally {
+    client.off('notice', onNotice);
+    await client.query('RESET client_min_messages; RESET log_executor_stats');
+  }
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] ?? Number.NaN;
+  return { notify: median(samples.notify), publishMany: median(samples.publishMany), perRow: median(samples.perRow) };
 }
