@@ -51,6 +51,8 @@ export type { DurableLag, PgDurableSourceOptions } from './durable/pg-durable-so
 export { durableSchemaSql, durableWakeChannel, DEFAULT_DURABLE_SCHEMA, DURABLE_WAKE_PREFIX } from './durable/durable-schema-sql.js';
 export { publishQuery } from './durable/publish-query.js';
 export type { PublishQuery, PublishQueryOptions } from './durable/publish-query.js';
+export { publishManyQuery } from './durable/publish-many-query.js';
+export type { PublishManyQuery } from './durable/publish-many-query.js';
 export { ReplayGapError } from './errors/replay-gap-error.js';
 export { DurableUnavailableError } from './errors/durable-unavailable-error.js';
 export type { DurableReaderStatus } from './durable/durable-readers.js';

@@ -6,6 +6,7 @@ import { describeValue } from './durable/describe-value.js';
 import { DurableReaders, type DurableReaderEntry } from './durable/durable-readers.js';
 import { DEFAULT_DURABLE_SCHEMA, DURABLE_WAKE_PREFIX, durableWakeChannel } from './durable/durable-schema-sql.js';
 import { PgDurableSource, type PgDurableSourceOptions } from './durable/pg-durable-source.js';
+import { serializeAll } from './durable/publish-many-query.js';
 import { DurableUnavailableError } from './errors/durable-unavailable-error.js';
 import { ConnectionError } from './errors/connection-error.js';
 import { ErrorReporter } from './errors/error-reporter.js';
@@ -620,6 +621,35 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     const text = serializeJson(channel, payload);
     // After the starts of readers subscribed before this call: it is a message from after them.
     return this.#durableStarted().then(() => durable.publish(channel, text));
+  }
+
+  /**
+   * Publishes many messages on one durable channel in one statement: each serialised as
+   * `publish()` does, stored with one INSERT and announced with one wake-up, all in one transaction
+   * (all or none). Resolves with their ids (decimal strings) in the order of `payloads`; an empty
+   * array publishes nothing and resolves with `[]`. Far cheaper per message than `publish()` in a
+   * loop. For your own transaction, use `publishManyQuery`.
+   *
+   * @example
+   * ```ts
+   * const ids = await notifier.publishMany('orders', [{ id: 42 }, { id: 43 }]);
+   * ```
+   *
+   * @throws {@link InvalidChannelError}, {@link InvalidArgumentError} (`payloads` not an array, a
+   * payload that cannot be serialised), {@link DurableUnavailableError}, {@link NotifierClosedError},
+   * synchronously and before anything is sent; the promise rejects with pg's error if the server does.
+   */
+  publishMany(channel: UntypedChannel<Channels>, payloads: readonly unknown[]): Promise<string[]>;
+  publishMany<C extends ChannelName<Channels>>(channel: C, payloads: readonly TypedChannel<Channels, C>[]): Promise<string[]>;
+  publishMany(channel: string, payloads: readonly unknown[]): Promise<string[]> {
+    this.#assertOpen('publishMany');
+    validateUserChannel(channel);
+    const texts = serializeAll(channel, payloads);
+    const durable = this.#durableFor('publishMany');
+    if (durable.publishMany === undefined) throw new DurableUnavailableError('publishMany');
+    const publishMany = durable.publishMany.bind(durable);
+    // As publish(): after the starts of readers subscribed before this call.
+    return this.#durableStarted().then(() => publishMany(channel, texts));
   }
 
   /**

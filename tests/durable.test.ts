@@ -7,6 +7,7 @@ import {
   InvalidArgumentError,
   InvalidChannelError,
   PgDurableSource,
+  publishManyQuery,
   publishQuery,
   ReplayGapError,
   type DurableMessage,
@@ -177,6 +178,89 @@ test('publishQuery serialises as notify() does, with no 8000-byte limit, and com
   expect(() => publishQuery(channel, 1n)).toThrow(InvalidArgumentError);
   expect(() => publishQuery('', 1)).toThrow(InvalidChannelError);
   expect(() => publishQuery(channel, 1, { schema: 'pg_x' })).toThrow(InvalidArgumentError);
+});
+
+test('publishMany: one statement, ids in payload order, delivered in that order, one wake-up; a payload over 8000 bytes and array-literal characters arrive intact', async () => {
+  const s = source();
+  const channel = uniqueChannel('many');
+  const got = await reader(s, channel);
+  const wakes: string[] = [];
+  const listener = await connectClient();
+  try {
+    listener.on('notification', (n) => {
+      if (n.payload === channel) wakes.push(n.payload);
+    });
+    await listener.query(`LISTEN ${listener.escapeIdentifier(s.wakeChannel)}`);
+    // Characters an array literal treats specially (quotes, backslashes, braces, commas, NULL,
+    // blanks), multi-byte text, an empty payload, and one far over NOTIFY's 8000 bytes.
+    const texts = [
+      '{"i":1}',
+      'NULL',
+      '',
+      ' a, {b} "c" \\d\n',
+      'é€😀',
+      'x'.repeat(9000) + '"\\',
+      ...Array.from({ length: 1200 }, (_, i) => `{"n":${i}}`),
+    ];
+    const ids = await s.publishMany(channel, texts);
+    expect(ids).toHaveLength(texts.length);
+    for (let i = 1; i < ids.length; i++) expect(BigInt(ids[i]!)).toBeGreaterThan(BigInt(ids[i - 1]!));
+    await waitFor('every message of the batch', () => got.length === texts.length);
+    expect(payloads(got)).toEqual(texts);
+    expect(got.map((m) => m.id)).toEqual(ids);
+    // An empty array publishes nothing and sends no wake-up; a marker shows the reader is past it.
+    expect(await s.publishMany(channel, [])).toEqual([]);
+    const { rows: none } = await admin.query<{ ids: string[] }>(`SELECT ${q('publish_many')}($1, '{}')::text[] AS ids`, [channel]);
+    expect(none[0]!.ids).toEqual([]);
+    await s.publish(channel, 'marker');
+    await waitFor('the marker', () => got.length === texts.length + 1);
+    expect(payloads(got.slice(texts.length))).toEqual(['marker']);
+    await waitFor('the marker wake-up', () => wakes.length === 2);
+    expect(wakes).toHaveLength(2); // one for the whole batch, one for the marker
+  } finally {
+    await listener.end();
+  }
+});
+
+test('publishMany is all or none: a rolled-back transaction publishes nothing, and a batch the server refuses publishes none of it', async () => {
+  const s = source();
+  const channel = uniqueChannel('manytx');
+  const got = await reader(s, channel);
+  const tx = await connectClient();
+  try {
+    await tx.query('BEGIN');
+    const { rows } = await tx.query<{ ids: string[] }>(publishManyQuery(channel, [{ lost: 1 }, { lost: 2 }], { schema }));
+    expect(rows[0]!.ids).toHaveLength(2);
+    await tx.query('ROLLBACK');
+    // A NUL byte cannot be stored in text: the server refuses the statement, the first payload included.
+    await expect(s.publishMany(channel, ['fine', 'bad\u0000'])).rejects.toThrow();
+    // publishManyQuery serialises as notify() does.
+    const committed = await tx.query<{ ids: string[] }>(publishManyQuery(channel, [{ a: 1 }, '42', undefined], { schema }));
+    await waitFor('the committed batch', () => got.length === 3);
+    expect(payloads(got)).toEqual(['{"a":1}', '"42"', '']);
+    expect(got.map((m) => m.id)).toEqual(committed.rows[0]!.ids);
+    const { rows: stored } = await admin.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${q('messages')} WHERE channel = $1`, [
+      channel,
+    ]);
+    expect(stored[0]!.n).toBe('3');
+  } finally {
+    await tx.end();
+  }
+});
+
+test('publishMany bad input: typed errors, nothing published', async () => {
+  const s = source();
+  const channel = uniqueChannel('manybad');
+  await expect(s.publishMany('', ['x'])).rejects.toThrow(InvalidChannelError);
+  await expect(s.publishMany(channel, 'x' as never)).rejects.toThrow(InvalidArgumentError);
+  await expect(s.publishMany(channel, ['x', 1 as never])).rejects.toThrow(InvalidArgumentError);
+  await expect(s.publishMany(channel, [undefined as never])).rejects.toThrow(InvalidArgumentError);
+  expect(() => publishManyQuery(channel, [1, 2n])).toThrow(InvalidArgumentError);
+  expect(() => publishManyQuery(channel, { length: 1 } as never)).toThrow(InvalidArgumentError);
+  expect(() => publishManyQuery('', [1])).toThrow(InvalidChannelError);
+  expect(() => publishManyQuery(channel, [1], { schema: 'pg_x' })).toThrow(InvalidArgumentError);
+  const { rows } = await admin.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${q('messages')} WHERE channel = $1`, [channel]);
+  expect(rows[0]!.n).toBe('0');
 });
 
 test('read from a cursor resumes right after that message; earliest replays everything retained; each observer reads on its own', async () => {

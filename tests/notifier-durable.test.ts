@@ -5,6 +5,7 @@ import type { Subscription } from 'rxjs';
 
 import {
   DurableUnavailableError,
+  InvalidArgumentError,
   InvalidChannelError,
   MemorySource,
   Notifier,
@@ -186,6 +187,23 @@ test('unsubscribe keeps the stored position; forget: true deletes it', async () 
   await n.publish(channel, 3);
   await waitFor('the next one', () => got.length === 2);
   expect(got).toEqual([1, 3]);
+});
+
+test('publishMany serialises each payload as publish() does and the observers get them in order; bad input is refused before anything is sent', async () => {
+  const n = notifier();
+  const channel = uniqueChannel('many');
+  const observed: DurableNotification[] = [];
+  subscriptions.push(n.channel$(channel, { durable: true, since: 'earliest' }).subscribe((m) => observed.push(m)));
+  const memory = notifiers.track(new Notifier(new MemorySource()));
+  expect(() => memory.publishMany(channel, [1])).toThrow(DurableUnavailableError);
+  expect(() => n.publishMany('pgnotifier:x', [1])).toThrow(InvalidChannelError);
+  expect(() => n.publishMany(channel, [1, 2n])).toThrow(InvalidArgumentError);
+  expect(() => n.publishMany(channel, 'ab' as never)).toThrow(InvalidArgumentError);
+  const ids = await n.publishMany(channel, [{ id: 1, text: 'x'.repeat(9000) }, 'two', 3, undefined]);
+  expect(await n.publishMany(channel, [])).toEqual([]);
+  await waitFor('the batch', () => observed.length === 4);
+  expect(observed.map((m) => m.payload)).toEqual([{ id: 1, text: 'x'.repeat(9000) }, 'two', 3, '']);
+  expect(observed.map((m) => m.id)).toEqual(ids);
 });
 
 test('bad durable calls are refused with typed errors and change nothing', () => {

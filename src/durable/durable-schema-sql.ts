@@ -82,6 +82,11 @@ export function lockKeys(schema: string, which: 'install' | 'prune'): string {
  *   transaction fold into one). It works from triggers:
  *   `PERFORM pgnotifier.publish('orders', row_to_json(NEW)::text)`.
  *
+ * `channel` compares bytewise (`COLLATE "C"`): channels are only ever matched for equality, and
+ * each insert descends two `(channel, …)` indexes comparing it with other channels' names, which
+ * under a linguistic collation costs a `strcoll` each (measured: 5-12 % of the insert's CPU). A
+ * table made by an earlier version keeps its collation (both work).
+ *
  * Why these indexes: a reader's batch is the rows of one channel whose `xid` is visible in its new
  * snapshot and not in its old one, so `(channel, xid) INCLUDE (id)` finds a batch's id range by
  * scanning only the xids between the old snapshot's xmin and the new one's xmax (index only);
@@ -98,7 +103,7 @@ SELECT pg_advisory_xact_lock(${lockKeys(schema, 'install')});
 CREATE SCHEMA IF NOT EXISTS ${s};
 CREATE TABLE IF NOT EXISTS ${s}.messages (
   id bigint GENERATED ALWAYS AS IDENTITY,
-  channel text NOT NULL CHECK (channel <> '' AND octet_length(channel) <= 63),
+  channel text COLLATE "C" NOT NULL CHECK (channel <> '' AND octet_length(channel) <= 63),
   payload text NOT NULL,
   pid integer NOT NULL DEFAULT pg_backend_pid(),
   xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
@@ -130,6 +135,19 @@ CREATE OR REPLACE FUNCTION ${s}.publish(channel text, payload text) RETURNS bigi
 LANGUAGE sql VOLATILE AS $pgnotifier$
   SELECT pg_notify(${wake}, publish.channel);
   INSERT INTO ${s}.messages (channel, payload) VALUES (publish.channel, coalesce(publish.payload, '')) RETURNING id;
+$pgnotifier$;
+-- One set-based INSERT and one wake-up for the whole array (none for an empty one). bigint[] rather
+-- than SETOF bigint: one value whatever the batch size, and the ids are in payload order by
+-- construction (ids are taken in the order the rows are inserted, which is the array's).
+CREATE OR REPLACE FUNCTION ${s}.publish_many(channel text, payloads text[]) RETURNS bigint[]
+LANGUAGE sql VOLATILE AS $pgnotifier$
+  SELECT pg_notify(${wake}, publish_many.channel) WHERE cardinality(publish_many.payloads) > 0;
+  WITH inserted AS (
+    INSERT INTO ${s}.messages (channel, payload)
+    SELECT publish_many.channel, coalesce(p.payload, '') FROM unnest(publish_many.payloads) WITH ORDINALITY AS p (payload, n) ORDER BY p.n
+    RETURNING id
+  )
+  SELECT coalesce(array_agg(id ORDER BY id), '{}') FROM inserted;
 $pgnotifier$;
 CREATE OR REPLACE FUNCTION ${s}.xid8_after(x xid8) RETURNS xid8
 LANGUAGE sql IMMUTABLE AS $pgnotifier$ SELECT (x::text::numeric + 1)::text::xid8 $pgnotifier$;

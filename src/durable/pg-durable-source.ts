@@ -13,6 +13,7 @@ import { checkConnectionConfig } from '../source/check-connection-config.js';
 import type { DurableMessage, DurableSource, DurableStart } from '../source/durable-source.js';
 import { decodeCursor, encodeCursor, type DurablePosition } from './durable-position.js';
 import { DEFAULT_DURABLE_SCHEMA, durableSchemaSql, durableWakeChannel, lockKeys, quotedSchema } from './durable-schema-sql.js';
+import { checkPayloadTexts, publishManyJoinedQuery } from './publish-many-query.js';
 import { publishTextQuery } from './publish-query.js';
 import { describeValue } from './describe-value.js';
 
@@ -232,6 +233,33 @@ export class PgDurableSource implements DurableSource {
   /** @throws {@link InvalidArgumentError} when `cursor` is not a cursor of this source. */
   checkCursor(cursor: string): void {
     decodeCursor(cursor);
+  }
+
+  /**
+   * Stores many messages on one channel and announces them, in one statement: one INSERT and one
+   * wake-up, committed together (all or none). Resolves with their ids (decimal strings) in the
+   * order of `payloads`; an empty array publishes nothing and resolves with `[]` without a query.
+   * Each payload text is stored as it is (any size).
+   *
+   * @example
+   * ```ts
+   * import { PgDurableSource } from 'pgnotifier';
+   *
+   * const source = new PgDurableSource(process.env.DATABASE_URL, { schema: 'pgnotifier' });
+   * const ids = await source.publishMany('orders', [JSON.stringify({ id: 42 }), JSON.stringify({ id: 43 })]);
+   * ```
+   *
+   * @throws {@link InvalidChannelError} for an invalid channel name, {@link InvalidArgumentError}
+   * when `payloads` is not an array of strings.
+   */
+  async publishMany(channel: string, payloads: readonly string[]): Promise<string[]> {
+    this.#assertOpen('publishMany');
+    validateChannel(channel);
+    const texts = checkPayloadTexts(payloads);
+    if (texts.length === 0) return [];
+    this.#startPolling();
+    const { rows } = await this.#pool.query<{ ids: string }>(publishManyJoinedQuery(this.#schema, channel, texts));
+    return (rows[0] as { ids: string }).ids.split(',');
   }
 
   /** A cursor standing for now: `read(channel, { after })` with it delivers only what commits later. */

@@ -12,6 +12,7 @@ import { Observable, Subject } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
+import { DurableUnavailableError } from '../errors/durable-unavailable-error.js';
 import type { NotifierError } from '../errors/notifier-error.js';
 import type { DurableMessage, DurableSource, DurableStart } from '../source/durable-source.js';
 import { durableConsumerName } from './consumer-name.js';
@@ -228,6 +229,13 @@ export class NatsDurable implements DurableSource {
   publish(channel: string, payload: string): Promise<string> {
     if (this.#outbox === undefined) throw new NoDatabaseError('publish()');
     return this.#outbox.publish(channel, payload);
+  }
+
+  /** Goes through the PostgreSQL outbox, in one transaction. @throws {@link NoDatabaseError} without one. */
+  publishMany(channel: string, payloads: readonly string[]): Promise<string[]> {
+    if (this.#outbox === undefined) throw new NoDatabaseError('publishMany()');
+    if (this.#outbox.publishMany === undefined) throw new DurableUnavailableError('publishMany');
+    return this.#outbox.publishMany(channel, payloads);
   }
 
   /** Creates the stream where it is absent, and the outbox's tables when there is an outbox. */

@@ -54,6 +54,11 @@ export interface DurableSource {
   forget(consumer: string, channel: string): Promise<void>;
   /** Stores a message and announces it; resolves with its id. */
   publish(channel: string, payload: string): Promise<string>;
+  /**
+   * Optional: stores many messages of one channel and announces them, all in one transaction;
+   * resolves with their ids in the order of `payloads`. The notifier's `publishMany` needs it.
+   */
+  publishMany?(channel: string, payloads: readonly string[]): Promise<string[]>;
   /** Creates what the durable part needs where it is missing (schema, stream); safe to run concurrently. */
   install(): Promise<void>;
   /**
