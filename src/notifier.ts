@@ -1,5 +1,17 @@
 import type { ClientConfig } from 'pg';
-import { BehaviorSubject, catchError, defer, EMPTY, from, merge, Observable, Subscription, switchMap, tap } from 'rxjs';
+import {
+  BehaviorSubject,
+  catchError,
+  defer,
+  distinctUntilChanged,
+  EMPTY,
+  from,
+  merge,
+  Observable,
+  Subscription,
+  switchMap,
+  tap,
+} from 'rxjs';
 
 import { channelList, validateChannel } from './channel-name.js';
 import { describeValue } from './durable/describe-value.js';
@@ -109,6 +121,8 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    * published after subscribing is never taken for one from before.
    */
   readonly #durableStarts = new Set<Promise<unknown>>();
+  /** False between `stop()` and `start()`: durable readers pause as a muted channel's do. */
+  readonly #durableRunning = new BehaviorSubject(true);
   /** Durable subscribers by (key, channel): the callback they call (replaced on subscribing again) and their status entry. */
   readonly #durablePairs = new Map<string, { target: { callback: DurableSubscriberCallback }; entry: DurableReaderEntry }>();
 
@@ -409,7 +423,9 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
         for (const channel of targets) {
           this.#router.get(channel)?.unsubscribe(key);
           // The stored position stays unless forget asks: a later durable subscribe resumes there.
-          if (this.#dropDurablePair(key, channel) && durable !== undefined) forgotten.push(durable.forget(key, channel));
+          // Forgetting waits for a start under way, whose store would bring the position back.
+          if (this.#dropDurablePair(key, channel) && durable !== undefined)
+            forgotten.push(this.#durableStarted().then(() => durable.forget(key, channel)));
         }
       },
     );
@@ -539,6 +555,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   start(): Promise<void> {
     this.#assertOpen('start');
     this.#startRequested = true;
+    this.#durableRunning.next(true);
     this.#source.start();
     this.#reconciler.applyDeferred();
     return this.#reconciler.settled(undefined, { rejectOnClose: true });
@@ -546,13 +563,15 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
 
   /**
    * Closes the connection, cancelling any connect or backoff in flight, and keeps the registry.
-   * The notifier stays stopped until `start()` or `restart()`.
+   * The notifier stays stopped until `start()` or `restart()`; its durable readers pause
+   * meanwhile (positions hold) and resume where they stood.
    *
    * @throws {@link NotifierClosedError}
    */
   stop(): Promise<void> {
     this.#assertOpen('stop');
     this.#startRequested = true;
+    this.#durableRunning.next(false);
     return this.#source.stop();
   }
 
@@ -797,29 +816,31 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
           if (begun === undefined) return durable.read(channel, 'now');
           return from(begun).pipe(switchMap((cursor) => durable.read(channel, cursor === undefined ? 'now' : { after: cursor })));
         });
-      const subscription = current.observeDurable(read).subscribe({
-        next: (message) => {
-          position = { after: message.cursor };
-          entry.cursor = message.cursor;
-          let payload: unknown;
-          try {
-            payload = parse(message.payload, channel);
-          } catch (cause) {
-            this.#counters.parseErrors++;
-            this.#reporter.report(new PayloadParseError(channel, message.payload, { cause }));
-            return;
-          }
-          entry.delivered++;
-          this.#counters.delivered++;
-          subscriber.next({ channel, payload, pid: message.pid, id: message.id, cursor: message.cursor });
-        },
-        error: (error: unknown) => {
-          subscriber.error(error);
-        },
-        complete: () => {
-          subscriber.complete();
-        },
-      });
+      const subscription = current
+        .observeDurable(() => this.#whileRunning(read()))
+        .subscribe({
+          next: (message) => {
+            position = { after: message.cursor };
+            entry.cursor = message.cursor;
+            let payload: unknown;
+            try {
+              payload = parse(message.payload, channel);
+            } catch (cause) {
+              this.#counters.parseErrors++;
+              this.#reporter.report(new PayloadParseError(channel, message.payload, { cause }));
+              return;
+            }
+            entry.delivered++;
+            this.#counters.delivered++;
+            subscriber.next({ channel, payload, pid: message.pid, id: message.id, cursor: message.cursor });
+          },
+          error: (error: unknown) => {
+            subscriber.error(error);
+          },
+          complete: () => {
+            subscriber.complete();
+          },
+        });
       return () => {
         subscription.unsubscribe();
         this.#durableReaders.delete(entry);
@@ -869,7 +890,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
               return EMPTY;
             }),
           );
-        this.#router.ensure(channel).subscribeDurable(key, consume$);
+        this.#router.ensure(channel).subscribeDurable(key, this.#whileRunning(consume$));
       },
     );
     const ready =
@@ -880,10 +901,39 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
               entry.cursor ??= cursor;
             },
             (error: unknown) => {
-              this.#reportDurable(error);
+              // Without a stored start, a later one would skip what commits meanwhile: the
+              // subscription is undone and the promise rejects, as for bad input.
+              this.#undoDurable(key, channel, target);
+              throw error instanceof NotifierError
+                ? error
+                : new ConnectionError(`Storing the start of durable subscriber ${key} on ${JSON.stringify(channel)} failed`, {
+                    cause: error,
+                    explain: true,
+                  });
             },
           );
     return Promise.all([this.#settled(changed, autorun), ready]).then(() => undefined);
+  }
+
+  /** Takes back a durable subscription whose start could not be stored, unless it was replaced. */
+  #undoDurable(key: string, channel: string, target: { callback: DurableSubscriberCallback }): void {
+    if (this.#closing !== undefined || this.#durablePairs.get(pairKey(key, channel))?.target !== target) return;
+    this.#change(
+      (registry) => reducers.unsubscribe(registry, subscriberIdOf(key), key, [channel]),
+      true,
+      () => {
+        this.#router.get(channel)?.unsubscribe(key);
+        this.#dropDurablePair(key, channel);
+      },
+    );
+  }
+
+  /** `source$` while the notifier runs; nothing between `stop()` and `start()` (resubscribed then). */
+  #whileRunning<T>(source$: Observable<T>): Observable<T> {
+    return this.#durableRunning.pipe(
+      distinctUntilChanged(),
+      switchMap((running) => (running ? source$ : EMPTY)),
+    );
   }
 
   /** One message for a durable subscriber: parsed, then its callback awaited; never rejects. */

@@ -388,6 +388,29 @@ test('two processes sharing a consumer never move its position back', async () =
   expect((await fast.lag('r', channel))?.behind).toBe(0);
 });
 
+test('a paused consumer resumes where it stood, even when another process sharing it moved the stored position on', async () => {
+  const channel = uniqueChannel('shared_pause');
+  const a = source();
+  const b = source();
+  const consumeA = a.consume('x', channel, () => Promise.resolve());
+  const gotA: string[] = [];
+  const gotB: string[] = [];
+  let subA = consumeA.subscribe((m) => gotA.push(m.payload));
+  subscriptions.push(b.consume('x', channel, () => Promise.resolve()).subscribe((m) => gotB.push(m.payload)));
+  await a.position('x', channel);
+  await a.publish(channel, '1');
+  await waitFor('both have 1', () => gotA.length === 1 && gotB.length === 1);
+  subA.unsubscribe(); // paused, as a mute does
+  await a.publish(channel, '2');
+  await a.publish(channel, '3');
+  await waitFor('b has 3', () => gotB.length === 3);
+  expect((await a.lag('x', channel))?.behind).toBe(0); // b moved the shared position past 3
+  subA = consumeA.subscribe((m) => gotA.push(m.payload));
+  subscriptions.push(subA);
+  await waitFor('a resumes', () => gotA.length === 3);
+  expect(gotA).toEqual(['1', '2', '3']);
+});
+
 test('retention: a consumer behind the pruned range gets ReplayGapError with the count, then continues with the oldest retained message', async () => {
   const channel = uniqueChannel('retention');
   // A schema of its own: retention looks at every channel's messages.

@@ -288,3 +288,64 @@ test('without since, a durable observer starts when it subscribes: after synced(
   for (const channel of channels) expect(got.get(channel)).toEqual(['after']);
   expect(errors).toEqual([]);
 });
+
+test('a durable subscribe whose start cannot be stored rejects and subscribes nothing (no schema yet); after install() it works', async () => {
+  const own = uniqueChannel('ndurable_missing');
+  const n = notifiers.track(new Notifier({ connectionString: databaseUrl() }, { durable: { schema: own, pollIntervalMs: 100 } }));
+  try {
+    const channel = uniqueChannel('early');
+    const got: unknown[] = [];
+    await expect(n.subscribe('w', channel, (_id, _ch, payload) => void got.push(payload), { durable: true })).rejects.toThrow(
+      /does not exist|missing/,
+    );
+    expect(n.status().subscribers).toBe(0);
+    await n.install();
+    await n.subscribe('w', channel, (_id, _ch, payload) => void got.push(payload), { durable: true });
+    await admin.query(`SELECT "${own}".publish($1, '1')`, [channel]);
+    await waitFor('the message', () => got.length === 1);
+    expect(got).toEqual([1]);
+  } finally {
+    await n.close();
+    await admin.query(`DROP SCHEMA IF EXISTS "${own}" CASCADE`);
+  }
+});
+
+test('stop() pauses durable readers (positions hold); start() resumes them with what was published meanwhile', async () => {
+  const n = notifier();
+  const errors = errorsOf(n);
+  const channel = uniqueChannel('stopped');
+  const got: unknown[] = [];
+  const observed: unknown[] = [];
+  await n.subscribe('s', channel, (_id, _ch, payload) => void got.push(payload), { durable: true });
+  subscriptions.push(n.channel$(channel, { durable: true }).subscribe((m) => observed.push(m.payload)));
+  await n.synced();
+  await n.publish(channel, 1);
+  await waitFor('the first', () => got.length === 1 && observed.length === 1);
+  await n.stop();
+  await admin.query(`SELECT "${schema}".publish($1, '2')`, [channel]);
+  const marker = uniqueChannel('stopped_marker');
+  const other = notifier();
+  const seen: unknown[] = [];
+  subscriptions.push(other.channel$(marker, { durable: true }).subscribe((m) => seen.push(m.payload)));
+  await other.synced();
+  await other.publish(marker, 'later'); // committed after 2: a reader that was running has had its chance
+  await waitFor('the marker', () => seen.length === 1);
+  expect(got).toEqual([1]);
+  expect(observed).toEqual([1]);
+  await n.start();
+  await waitFor('both resume', () => got.length === 2 && observed.length === 2);
+  expect(got).toEqual([1, 2]);
+  expect(observed).toEqual([1, 2]);
+  expect(errors).toEqual([]);
+});
+
+test('unsubscribe with forget: true right after a durable subscribe deletes the position the subscribe stored', async () => {
+  const n = notifier();
+  const channels = Array.from({ length: 5 }, (_, i) => uniqueChannel(`forget_now${i}`));
+  for (const channel of channels) {
+    void n.subscribe('f', channel, () => undefined, { durable: true }).catch(() => undefined);
+    await n.unsubscribe('f', channel, { forget: true });
+  }
+  const { rows } = await admin.query(`SELECT channel FROM "${schema}".positions WHERE channel = ANY($1)`, [channels]);
+  expect(rows).toEqual([]);
+});

@@ -146,6 +146,8 @@ export class PgDurableSource implements DurableSource {
   readonly #readers = new Set<Reader>();
   /** Per (consumer, channel): the message being handled and its position store, which `forget` waits for. */
   readonly #handling = new Map<string, Promise<void>>();
+  /** Per (consumer, channel): the starts under way (each may store a position), which `forget` waits for. */
+  readonly #starting = new Map<string, Set<Promise<unknown>>>();
   #wakeSubscription: Subscription | undefined;
   #poller: ReturnType<typeof setInterval> | undefined;
   #lastPruneTry = 0;
@@ -315,11 +317,16 @@ export class PgDurableSource implements DurableSource {
     validateConsumer(consumer);
     validateChannel(channel);
     if (typeof handle !== 'function') throw new InvalidArgumentError('The durable handler must be a function');
+    // The reader of this Observable's previous subscription: a resubscription (after a mute)
+    // resumes where it stood, not at the stored position, which another process sharing the
+    // consumer may have moved past messages this one has not had.
+    let previous: Reader | undefined;
     return new Observable<DurableMessage>((subscriber) => {
       if (this.#closed) {
         subscriber.error(new NotifierClosedError('consume'));
         return;
       }
+      const before = previous;
       const reader = this.#reader(
         channel,
         consumer,
@@ -327,7 +334,7 @@ export class PgDurableSource implements DurableSource {
           // A paused subscription of the same consumer may still be storing its last message's
           // position: resuming before that store lands would deliver the message again.
           await this.#handling.get(handlingKey(consumer, channel));
-          return this.#storedPosition(consumer, channel);
+          return before?.position ?? this.#startingFor(consumer, channel, this.#storedPosition(consumer, channel));
         },
         async (message) => {
           const handling = (async () => {
@@ -360,6 +367,7 @@ export class PgDurableSource implements DurableSource {
           subscriber.complete();
         },
       );
+      previous = reader;
       return () => {
         this.#stop(reader);
       };
@@ -374,7 +382,23 @@ export class PgDurableSource implements DurableSource {
     // A message still being handled here stores its position when done: delete after that, or the
     // store would bring the position back.
     await this.#handling.get(handlingKey(consumer, channel));
+    // So would a start under way (it stores the position when there is none).
+    await Promise.allSettled([...(this.#starting.get(handlingKey(consumer, channel)) ?? [])]);
     await this.#pool.query(`DELETE FROM ${this.#s}.positions WHERE consumer = $1 AND channel = $2`, [consumer, channel]);
+  }
+
+  /** Tracks `start` as a start of (`consumer`, `channel`) until it settles. */
+  #startingFor<T>(consumer: string, channel: string, start: Promise<T>): Promise<T> {
+    const key = handlingKey(consumer, channel);
+    const starts = this.#starting.get(key) ?? new Set<Promise<unknown>>();
+    this.#starting.set(key, starts);
+    starts.add(start);
+    const done = () => {
+      starts.delete(start);
+      if (starts.size === 0 && this.#starting.get(key) === starts) this.#starting.delete(key);
+    };
+    start.then(done, done);
+    return start;
   }
 
   /**
@@ -385,7 +409,7 @@ export class PgDurableSource implements DurableSource {
     this.#assertOpen('position');
     validateConsumer(consumer);
     validateChannel(channel);
-    return encodeCursor(await this.#storedPosition(consumer, channel));
+    return encodeCursor(await this.#startingFor(consumer, channel, this.#storedPosition(consumer, channel)));
   }
 
   /** The stored position of (`consumer`, `channel`) and how many messages it is behind; `undefined` when none is stored. */
