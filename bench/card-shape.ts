@@ -1,10 +1,11 @@
 // Scenario 7 of `npm run bench`: the design card's delivery path, in memory (no database), CPU ns
 // per notification at 1, 10 and 100 consumers on one channel, side by side in this one run with
 // the plain loop it replaced and with the card read literally (one RxJS Subscription per
-// consumer on the delivery path, each an observer of the channel's shared Subject).
-import { share, Subject, type Observer, type SubjectLike, type Unsubscribable } from 'rxjs';
+// consumer on the delivery path, each an observer of the channel's shared multicast).
+import { share, Subject, type SubjectLike } from 'rxjs';
 
 import { MemorySource, Notifier } from '../src/index.js';
+import { ArrayMulticast } from '../src/routing/array-multicast.js';
 
 /** A row of bench/run.ts's table. */
 export interface CardShapeRow {
@@ -79,35 +80,6 @@ function cardObservers(consumers: number, count: number): number {
   return ns;
 }
 
-/**
- * The hand-written multicast that was measured against RxJS's Subject as `share`'s connector:
- * `next` is one loop over a snapshot, rebuilt only after a change. Kept here, not in src/, since
- * the numbers below did not justify shipping it.
- */
-class ArraySubject<T> implements SubjectLike<T> {
-  #observers: Partial<Observer<T>>[] = [];
-  #snapshot: Partial<Observer<T>>[] | undefined;
-  next(value: T): void {
-    for (const observer of (this.#snapshot ??= [...this.#observers])) observer.next?.(value);
-  }
-  error(error: unknown): void {
-    for (const observer of [...this.#observers]) observer.error?.(error);
-  }
-  complete(): void {
-    for (const observer of [...this.#observers]) observer.complete?.();
-  }
-  subscribe(observer: Partial<Observer<T>>): Unsubscribable {
-    this.#observers.push(observer);
-    this.#snapshot = undefined;
-    return {
-      unsubscribe: () => {
-        this.#observers = this.#observers.filter((other) => other !== observer);
-        this.#snapshot = undefined;
-      },
-    };
-  }
-}
-
 /** CPU ns per value through `share({ connector })` to `observers` observers. */
 function sharedThrough(connector: () => SubjectLike<number>, observers: number, count: number): number {
   const input = new Subject<number>();
@@ -126,7 +98,7 @@ function sharedThrough(connector: () => SubjectLike<number>, observers: number, 
   return ns;
 }
 
-/** The connector choice: RxJS's Subject against the hand-written ArraySubject, same run. */
+/** The connector choice: RxJS's Subject against the ArrayMulticast the channels use, same run. */
 export function connectorRows(runs: number): CardShapeRow[] {
   const rows: CardShapeRow[] = [];
   for (const observers of [1, 100]) {
@@ -135,13 +107,13 @@ export function connectorRows(runs: number): CardShapeRow[] {
     const fast: number[] = [];
     for (let run = 0; run < runs; run++) {
       rx.push(sharedThrough(() => new Subject<number>(), observers, count));
-      fast.push(sharedThrough(() => new ArraySubject<number>(), observers, count));
+      fast.push(sharedThrough(() => new ArrayMulticast<number>(), observers, count));
     }
     console.log(
-      `7. share connector, ${observers} observer(s): Subject ${median(rx).toFixed(0)} ns, ArraySubject ${median(fast).toFixed(0)} ns`,
+      `7. share connector, ${observers} observer(s): Subject ${median(rx).toFixed(0)} ns, ArrayMulticast ${median(fast).toFixed(0)} ns`,
     );
     rows.push({
-      scenario: `7. share({ connector }), ${observers} observer(s): RxJS Subject vs hand-written ArraySubject`,
+      scenario: `7. share({ connector }), ${observers} observer(s): RxJS Subject vs ArrayMulticast`,
       ours: `${Math.round(median(rx))} ns`,
       baseline: `${Math.round(median(fast))} ns`,
       ratio: Math.round((median(rx) / median(fast)) * 100) / 100,
@@ -175,7 +147,7 @@ export function cardShapeRows(runs: number): CardShapeRow[] {
     );
     for (const [name, key] of [
       ['subscribe (card: Subscription as handle, one loop)', 'callbacks'],
-      ['channel$ observers (a Subscription each, RxJS Subject)', 'observers'],
+      ['channel$ observers (a Subscription each)', 'observers'],
     ] as const) {
       const ours = measured[key]![consumers]!;
       const base = measured.loop![consumers];

@@ -9,6 +9,7 @@ import {
   Subject,
   switchMap,
   takeUntil,
+  type Subscribable,
   type Subscription,
 } from 'rxjs';
 
@@ -17,6 +18,7 @@ import type { PayloadParseError } from '../errors/payload-parse-error.js';
 import { parseNotifications } from '../payload/parse-notifications.js';
 import type { RawNotification } from '../source/notification-source.js';
 import type { Notification, PayloadParser, SubscriberCallback, SubscriberId } from '../types.js';
+import { ArrayMulticast } from './array-multicast.js';
 import { CallbackFanOut, CallbackTarget } from './callback-fan-out.js';
 import type { Counters } from './counters.js';
 
@@ -44,7 +46,7 @@ interface CallbackSubscription {
  * One registered channel, the unit of the design:
  *
  * ```
- * input$ ─▶ muted$.pipe(switchMap(muted ? EMPTY : input$)) ─▶ parse ─▶ share({ connector }) = notifications$
+ * input ─▶ muted$.pipe(switchMap(muted ? EMPTY : parse(input))) ─▶ share({ connector }) = notifications$
  *                                                                         ├▶ channel$ observers
  *                                                                         └▶ CallbackFanOut ◀─ subscribers:
  *                 Map<subscriberKey, Subscription>, each muted$.pipe(switchMap(muted ? EMPTY : fanOut.member))
@@ -76,7 +78,7 @@ export class Channel {
   /** The callback subscribers, by subscriber key: one RxJS Subscription per (id, channel). */
   readonly #subscribers = new Map<string, CallbackSubscription>();
   readonly #consumers = new BehaviorSubject(0);
-  readonly #gated$: Observable<RawNotification>;
+  readonly #input: Subscribable<RawNotification>;
   readonly #fanOut: CallbackFanOut;
   readonly #context: ChannelContext;
   /** Emits once when the channel is gone: ends its durable observers. */
@@ -85,26 +87,17 @@ export class Channel {
 
   /**
    * @param name - the channel name.
-   * @param input$ - this channel's notifications, from the router (hot).
+   * @param input - this channel's raw notifications, from the router (hot).
    * @param context - parser, error reporting and counters shared with the notifier.
    */
   constructor(
     readonly name: string,
-    input$: Observable<RawNotification>,
+    input: Subscribable<RawNotification>,
     context: ChannelContext,
   ) {
     this.#context = context;
-    this.#gated$ = this.#muted.pipe(switchMap((muted) => (muted ? EMPTY : input$)));
-    // The connector is RxJS's own Subject. A hand-written array multicast was measured against it
-    // in the same run (`npm run bench -- 7`): 56 against 85 ns per notification with one observer
-    // (the callbacks' loop is one observer), 8.5 ns less per extra `channel$` observer. Each extra
-    // observer costs 29.6 ns with Subject, inside the 40 ns budget, and the ~30 ns of the usual
-    // case is within run-to-run noise of the whole path (~440 ns); not worth a Subject of our own.
-    this.notifications$ = this.#gated$.pipe(
-      // eslint-disable-next-line rxjs-x/no-unbound-methods -- an arrow-function property: bound
-      parseNotifications(context.parse, this.#reportParseError),
-      share({ connector: () => new Subject<Notification>() }),
-    );
+    this.#input = input;
+    this.notifications$ = this.#gatedAndShared(context.parse);
     this.wanted$ = combineLatest([this.#muted, this.#consumers]).pipe(
       map(([muted, consumers]) => !muted && consumers > 0),
       distinctUntilChanged(),
@@ -132,14 +125,7 @@ export class Channel {
    * shared by the observers of that one Observable), counted as a consumer while subscribed.
    */
   observe<T>(parse?: PayloadParser<T>): Observable<Notification<T>> {
-    const source$ =
-      parse === undefined
-        ? (this.notifications$ as Observable<Notification<T>>)
-        : this.#gated$.pipe(
-            // eslint-disable-next-line rxjs-x/no-unbound-methods -- an arrow-function property: bound
-            parseNotifications(parse, this.#reportParseError),
-            share({ connector: () => new Subject<Notification<T>>() }),
-          );
+    const source$ = parse === undefined ? (this.notifications$ as Observable<Notification<T>>) : this.#gatedAndShared(parse);
     const { counters } = this.#context;
     return this.#asConsumer(
       new Observable<Notification<T>>((subscriber) =>
@@ -267,6 +253,21 @@ export class Channel {
     this.#muted.complete();
     this.#completed = true;
     this.#consumers.complete();
+  }
+
+  /**
+   * The channel's input parsed with `parse`, gated by the mute state and multicast: the parse is
+   * the switchMap's inner Observable (so a muted channel neither receives nor parses), and
+   * `share`'s connector is an {@link ArrayMulticast} rather than RxJS's `Subject`, which costs
+   * a closure and an iterator per notification in RxJS 7's ES5 build (same-run figures in
+   * `npm run bench -- 7`, "share({ connector })").
+   */
+  #gatedAndShared<T>(parse: PayloadParser<T>): Observable<Notification<T>> {
+    const parsed$ = parseNotifications(this.#input, parse, this.#reportParseError);
+    return this.#muted.pipe(
+      switchMap((muted) => (muted ? EMPTY : parsed$)),
+      share({ connector: () => new ArrayMulticast<Notification<T>>() }),
+    );
   }
 
   /** Counts whoever subscribes to `source$` as a consumer of the channel while subscribed. */

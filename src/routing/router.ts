@@ -1,11 +1,17 @@
 import { Subject, type Observable } from 'rxjs';
 
 import type { RawNotification } from '../source/notification-source.js';
+import { ArrayMulticast } from './array-multicast.js';
 import { Channel, type ChannelContext } from './channel.js';
 
-/** A routed channel: the Subject the router pushes into, and the channel that reads it. */
+/**
+ * A routed channel: the multicast the router pushes into, and the channel that reads it. The
+ * input is an {@link ArrayMulticast}, not a `Subject`: its observers are the channel's parses
+ * (see `parseNotifications`), called straight from its loop, with no closure or iterator per
+ * notification.
+ */
 interface Route {
-  readonly input: Subject<RawNotification>;
+  readonly input: ArrayMulticast<RawNotification>;
   readonly channel: Channel;
 }
 
@@ -43,7 +49,7 @@ export class Router {
   ensure(name: string): Channel {
     const existing = this.#routes.get(name);
     if (existing !== undefined) return existing.channel;
-    const input = new Subject<RawNotification>();
+    const input = new ArrayMulticast<RawNotification>();
     const channel = new Channel(name, input, this.#context);
     this.#routes.set(name, { input, channel });
     this.#created.next(channel);

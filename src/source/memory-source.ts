@@ -1,7 +1,8 @@
-import { BehaviorSubject, defer, EMPTY, from, Subject, throwError, type Observable, type ObservableInput } from 'rxjs';
+import { BehaviorSubject, defer, EMPTY, from, Observable, Subject, throwError, type ObservableInput } from 'rxjs';
 import { ignoreElements, tap } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
+import { ArrayMulticast } from '../routing/array-multicast.js';
 import type { NotificationSource, RawNotification, SourceState } from './notification-source.js';
 
 /** Options of {@link MemorySource}. */
@@ -31,14 +32,15 @@ export interface MemorySourceOptions {
  * ```
  */
 export class MemorySource implements NotificationSource {
-  readonly #notifications = new Subject<RawNotification>();
+  // An ArrayMulticast, as in PgListenSource, so that what is measured in memory is the same path.
+  readonly #notifications = new ArrayMulticast<RawNotification>();
   readonly #state = new BehaviorSubject<SourceState>({ status: 'idle' });
   readonly #commands = new Subject<string>();
   readonly #listening = new Set<string>();
   readonly #latency: (() => ObservableInput<unknown>) | undefined;
   #sessions = 0;
 
-  readonly notifications$: Observable<RawNotification> = this.#notifications.asObservable();
+  readonly notifications$ = new Observable<RawNotification>((subscriber) => this.#notifications.subscribe(subscriber));
   readonly state$: Observable<SourceState> = this.#state.asObservable();
   /** Every acknowledged `LISTEN <channel>` and `UNLISTEN <channel>`, as it happens. */
   readonly commands$: Observable<string> = this.#commands.asObservable();

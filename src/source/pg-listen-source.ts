@@ -1,5 +1,5 @@
 import type { ClientConfig } from 'pg';
-import { BehaviorSubject, defer, Subject, throwError, timer, type Observable, type ObservableInput, type Subscription } from 'rxjs';
+import { BehaviorSubject, defer, Observable, Subject, throwError, timer, type ObservableInput, type Subscription } from 'rxjs';
 import { retry } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
@@ -7,6 +7,7 @@ import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import type { NotifierError } from '../errors/notifier-error.js';
 import { QueueUsageWarning } from '../errors/queue-usage-warning.js';
 import { pgNotifyQuery } from '../payload/serialize.js';
+import { ArrayMulticast } from '../routing/array-multicast.js';
 import { checkConnectionConfig } from './check-connection-config.js';
 import { backoffDelay, defaultReconnectOptions, type ReconnectOptions, type ResolvedReconnectOptions } from './backoff.js';
 import type { NotificationSource, RawNotification, SourceState } from './notification-source.js';
@@ -74,7 +75,9 @@ export class PgListenSource implements NotificationSource {
   readonly #errors = new Subject<NotifierError>();
   #queueUsage: number | undefined;
   #queueWarned = false;
-  readonly #notifications = new Subject<RawNotification>();
+  // Not a Subject: every notification passes here, and RxJS 7's Subject.next allocates a closure
+  // and an iterator per call (see ArrayMulticast).
+  readonly #notifications = new ArrayMulticast<RawNotification>();
   readonly #state = new BehaviorSubject<SourceState>({ status: 'idle' });
   readonly #closing = new Set<Promise<void>>();
   #run: Subscription | undefined;
@@ -83,7 +86,7 @@ export class PgListenSource implements NotificationSource {
   #sender: Sender | undefined;
   #disposed = false;
 
-  readonly notifications$: Observable<RawNotification> = this.#notifications.asObservable();
+  readonly notifications$ = new Observable<RawNotification>((subscriber) => this.#notifications.subscribe(subscriber));
   readonly state$: Observable<SourceState> = this.#state.asObservable();
   /** `QueueUsageWarning`s; connection problems go to `state$`. */
   readonly errors$: Observable<NotifierError> = this.#errors.asObservable();
