@@ -769,7 +769,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
         subscriber.complete();
         return undefined;
       }
-      const subscription = this.#router.ensure(channel).observe(parseRaw).subscribe(subscriber);
+      const subscription = this.#router.ensure(channel, true).observe(parseRaw).subscribe(subscriber);
       this.#startIfWanted([channel]);
       return subscription;
     });

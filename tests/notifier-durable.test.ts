@@ -349,3 +349,15 @@ test('unsubscribe with forget: true right after a durable subscribe deletes the 
   const { rows } = await admin.query(`SELECT channel FROM "${schema}".positions WHERE channel = ANY($1)`, [channels]);
   expect(rows).toEqual([]);
 });
+
+test('status() counters leave out the durable wake-ups: delivered counts the messages delivered, received only plain notifications', async () => {
+  const n = notifier();
+  const channel = uniqueChannel('counted');
+  const got: unknown[] = [];
+  subscriptions.push(n.channel$(channel, { durable: true }).subscribe((m) => got.push(m.payload)));
+  await n.synced();
+  for (let i = 1; i <= 5; i++) await n.publish(channel, i);
+  await waitFor('five', () => got.length === 5);
+  await new Promise((resolve) => setTimeout(resolve, 300)); // any late wake-up would have arrived
+  expect(n.status().counters).toMatchObject({ received: 0, delivered: 5, unrouted: 0 });
+});

@@ -3,6 +3,7 @@ import { Subject, type Observable } from 'rxjs';
 import type { RawNotification } from '../source/notification-source.js';
 import { ArrayMulticast } from './array-multicast.js';
 import { Channel, type ChannelContext } from './channel.js';
+import { newCounters } from './counters.js';
 
 /**
  * A routed channel: the multicast the router pushes into, and the channel that reads it. The
@@ -13,6 +14,8 @@ import { Channel, type ChannelContext } from './channel.js';
 interface Route {
   readonly input: ArrayMulticast<RawNotification>;
   readonly channel: Channel;
+  /** The notifier's own channel (the durable wake-ups): not counted among users' notifications. */
+  readonly internal: boolean;
 }
 
 /**
@@ -34,8 +37,8 @@ export class Router {
 
   /** Routes one notification to its channel. An arrow-function property: passed as an observer. */
   readonly route = (notification: RawNotification): void => {
-    this.#context.counters.received++;
     const route = this.#routes.get(notification.channel);
+    if (route?.internal !== true) this.#context.counters.received++;
     if (route === undefined) this.#context.counters.unrouted++;
     else route.input.next(notification);
   };
@@ -45,13 +48,17 @@ export class Router {
     return this.#routes.get(name)?.channel;
   }
 
-  /** The channel named `name`, created when missing. */
-  ensure(name: string): Channel {
+  /**
+   * The channel named `name`, created when missing. An `internal` one (the notifier's own, e.g.
+   * its durable wake-ups) counts in no counter: its notifications and deliveries are not users'.
+   */
+  ensure(name: string, internal = false): Channel {
     const existing = this.#routes.get(name);
     if (existing !== undefined) return existing.channel;
     const input = new ArrayMulticast<RawNotification>();
-    const channel = new Channel(name, input, this.#context);
-    this.#routes.set(name, { input, channel });
+    const context = internal ? { ...this.#context, counters: newCounters() } : this.#context;
+    const channel = new Channel(name, input, context);
+    this.#routes.set(name, { input, channel, internal });
     this.#created.next(channel);
     return channel;
   }
