@@ -53,6 +53,21 @@ async function setup(): Promise<Setup> {
   return { prefix, stream, schema, outbox, channel: `orders.eu ${schema}` };
 }
 
+/** A relay of the durable channel of `made`, in this process, once it leads. */
+async function leadingRelay({ prefix, stream, schema, channel }: Setup): Promise<Relay> {
+  const r = await relay({
+    connection: databaseUrl(),
+    nats: nc!,
+    durableChannels: [channel],
+    subjectPrefix: prefix,
+    stream,
+    outbox: { schema },
+  });
+  cleanups.push(() => r.close());
+  await firstValueFrom(r.state$.pipe(filter((state) => state.role === 'leader')));
+  return r;
+}
+
 function startRelayChild({ prefix, stream, schema, channel }: Setup): Child {
   const child = startChild(
     'tests/fixtures/relay-child.ts',
@@ -154,17 +169,8 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
   it('a consumer process SIGKILLed mid-stream and restarted with the same id resumes without loss', async () => {
     if (nc === undefined) return;
     const setting = await setup();
-    const { stream, channel, outbox, prefix, schema } = setting;
-    const r: Relay = await relay({
-      connection: databaseUrl(),
-      nats: nc,
-      durableChannels: [channel],
-      subjectPrefix: prefix,
-      stream,
-      outbox: { schema },
-    });
-    cleanups.push(() => r.close());
-    await firstValueFrom(r.state$.pipe(filter((state) => state.role === 'leader')));
+    const { stream, channel, outbox, prefix } = setting;
+    const r = await leadingRelay(setting);
 
     const args = [prefix, stream, channel, 'restarted worker'];
     const env = { ...process.env, NATS_URL };
@@ -194,17 +200,9 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
 
   it('NatsSource.durable: publish() goes through the outbox of its connection (installed by install()), which the relay carries to JetStream', async () => {
     if (nc === undefined) return;
-    const { stream, channel, prefix, schema } = await setup();
-    const r = await relay({
-      connection: databaseUrl(),
-      nats: nc,
-      durableChannels: [channel],
-      subjectPrefix: prefix,
-      stream,
-      outbox: { schema },
-    });
-    cleanups.push(() => r.close());
-    await firstValueFrom(r.state$.pipe(filter((state) => state.role === 'leader')));
+    const made = await setup();
+    const { stream, channel, prefix, schema } = made;
+    await leadingRelay(made);
     const source = new NatsSource({ nats: nc, subjectPrefix: prefix, stream, connection: databaseUrl(), outbox: { schema } });
     cleanups.push(() => source.dispose());
     await source.durable.install();
@@ -231,17 +229,9 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
 
   it('new Notifier(new NatsSource(...)): a durable subscriber gets what notifier.publish() stored, through the relay and JetStream', async () => {
     if (nc === undefined) return;
-    const { stream, channel, prefix, schema } = await setup();
-    const r = await relay({
-      connection: databaseUrl(),
-      nats: nc,
-      durableChannels: [channel],
-      subjectPrefix: prefix,
-      stream,
-      outbox: { schema },
-    });
-    cleanups.push(() => r.close());
-    await firstValueFrom(r.state$.pipe(filter((state) => state.role === 'leader')));
+    const made = await setup();
+    const { stream, channel, prefix, schema } = made;
+    await leadingRelay(made);
     const notifier = new Notifier(
       new NatsSource({ nats: nc, subjectPrefix: prefix, stream, connection: databaseUrl(), outbox: { schema } }),
     );
@@ -260,17 +250,9 @@ describe('durable channels through the relay (outbox → JetStream)', () => {
 
   it('new Notifier(new NatsSource(...)): a durable channel$ observer gets published messages in order; since: <cursor> resumes right after that message', async () => {
     if (nc === undefined) return;
-    const { stream, channel, prefix, schema } = await setup();
-    const r = await relay({
-      connection: databaseUrl(),
-      nats: nc,
-      durableChannels: [channel],
-      subjectPrefix: prefix,
-      stream,
-      outbox: { schema },
-    });
-    cleanups.push(() => r.close());
-    await firstValueFrom(r.state$.pipe(filter((state) => state.role === 'leader')));
+    const made = await setup();
+    const { stream, channel, prefix, schema } = made;
+    const r = await leadingRelay(made);
     const notifier = new Notifier(
       new NatsSource({ nats: nc, subjectPrefix: prefix, stream, connection: databaseUrl(), outbox: { schema } }),
     );
