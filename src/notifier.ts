@@ -1,8 +1,8 @@
 import type { ClientConfig } from 'pg';
 import { BehaviorSubject, catchError, defer, EMPTY, from, merge, Observable, Subscription, switchMap, tap } from 'rxjs';
 
-import { channelList, validateChannel } from './channel-name.js';
-import { decodeCursor } from './durable/durable-position.js';
+import { channelList, validateUserChannel } from './channel-name.js';
+import { describeValue } from './durable/describe-value.js';
 import { DurableReaders, type DurableReaderEntry } from './durable/durable-readers.js';
 import { DEFAULT_DURABLE_SCHEMA, DURABLE_WAKE_PREFIX, durableWakeChannel } from './durable/durable-schema-sql.js';
 import { PgDurableSource, type PgDurableSourceOptions } from './durable/pg-durable-source.js';
@@ -10,7 +10,6 @@ import { DurableUnavailableError } from './errors/durable-unavailable-error.js';
 import { ConnectionError } from './errors/connection-error.js';
 import { ErrorReporter } from './errors/error-reporter.js';
 import { InvalidArgumentError } from './errors/invalid-argument-error.js';
-import { InvalidChannelError } from './errors/invalid-channel-error.js';
 import { NotifierClosedError } from './errors/notifier-closed-error.js';
 import { NotifierError } from './errors/notifier-error.js';
 import { PayloadParseError } from './errors/payload-parse-error.js';
@@ -234,7 +233,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     validateUserChannel(channel);
     const { parse: option, durable, since } = optionsOf(options);
     const parse = option === undefined ? undefined : resolveParser(option, this.#parse);
-    if (booleanOption(durable, 'durable')) return this.#durableChannel$(channel, parse ?? this.#parse, startOf(since));
+    if (booleanOption(durable, 'durable')) return this.#durableChannel$(channel, parse ?? this.#parse, since);
     if (since !== undefined) throw new InvalidArgumentError('since is an option of durable channels: add durable: true');
     this.#register([channel]);
     // The observers of one channel$ call with their own parser share one parse per notification,
@@ -608,8 +607,8 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    * ```
    *
    * @throws {@link InvalidChannelError}, {@link InvalidArgumentError}, {@link DurableUnavailableError},
-   * {@link NotifierClosedError}, synchronously; the promise rejects with pg's error if the server does
-   * (e.g. the durable schema is missing: run `install()`).
+   * {@link NotifierClosedError}, synchronously; the promise rejects with {@link DurableUnavailableError}
+   * when the durable schema is missing (run `install()`), with pg's error if the server refuses otherwise.
    */
   publish(channel: UntypedChannel<Channels>, payload?: unknown): Promise<string>;
   publish<C extends ChannelName<Channels>>(channel: C, payload: TypedChannel<Channels, C>): Promise<string>;
@@ -727,8 +726,9 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   }
 
   /** A durable `channel$`: each observer reads from its own start, paused while the channel is muted. */
-  #durableChannel$(channel: string, parse: PayloadParser, start: DurableStart): Observable<DurableNotification> {
+  #durableChannel$(channel: string, parse: PayloadParser, since: unknown): Observable<DurableNotification> {
     const durable = this.#durableFor('channel$');
+    const start = startOf(since, durable, channel);
     this.#register([channel]);
     return new Observable<DurableNotification>((subscriber) => {
       if (this.#closing !== undefined) {
@@ -1019,29 +1019,20 @@ function booleanOption(value: unknown, option: string): boolean {
   return value;
 }
 
-/** A channel name users may give: valid, and not one of the reserved wake-up channels. */
-function validateUserChannel(channel: unknown): string {
-  const name = validateChannel(channel);
-  if (name.startsWith(DURABLE_WAKE_PREFIX)) {
-    throw new InvalidChannelError(name, `names starting with ${JSON.stringify(DURABLE_WAKE_PREFIX)} are reserved for durable wake-ups`);
-  }
-  return name;
-}
-
-/** Where a durable `channel$` observer starts, from its `since` option. */
-function startOf(since: unknown): DurableStart {
+/**
+ * Where a durable `channel$` observer starts, from its `since` option; a cursor is checked by the
+ * durable part that made it (a cursor of another channel is refused).
+ */
+function startOf(since: unknown, durable: DurableSource, channel: string): DurableStart {
   if (since === undefined || since === 'now') return 'now';
   if (since === 'earliest') return 'earliest';
-  if (typeof since === 'string') {
-    decodeCursor(since);
-    return { after: since };
-  }
-  if (typeof since === 'object' && since !== null && 'after' in since) {
-    const { after } = since;
-    decodeCursor(after);
-    return { after: after as string };
-  }
-  throw new InvalidArgumentError(`since is a cursor, 'earliest' or 'now', got ${since === null ? 'null' : typeof since}`);
+  let after: unknown;
+  if (typeof since === 'string') after = since;
+  else if (typeof since === 'object' && since !== null && 'after' in since) after = since.after;
+  else throw new InvalidArgumentError(`since is a cursor, 'earliest' or 'now', got ${since === null ? 'null' : typeof since}`);
+  if (typeof after !== 'string' || after === '') throw new InvalidArgumentError(`Not a durable cursor: ${describeValue(after)}`);
+  durable.checkCursor?.(after, channel);
+  return { after };
 }
 
 /** The `durable` option of the constructor, checked. */
