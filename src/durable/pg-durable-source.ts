@@ -230,14 +230,6 @@ export class PgDurableSource implements DurableSource {
     return (rows[0] as { id: string }).id;
   }
 
-  /** A cursor standing for now: `read(channel, { after })` with it delivers only what commits later. */
-  async now(): Promise<string> {
-    this.#assertOpen('now');
-    const { rows } = await this.#pool.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s');
-    const s = (rows[0] as { s: string }).s;
-    return encodeCursor({ since: s, upto: s, lastId: '0' });
-  }
-
   /**
    * Checks a cursor given to resume `channel` (a `since` option) before anything is read.
    *
@@ -246,6 +238,14 @@ export class PgDurableSource implements DurableSource {
    */
   checkCursor(cursor: string, channel: string): void {
     decodeCursor(cursor, channel);
+  }
+
+  /** A cursor standing for now: `read(channel, { after })` with it delivers only what commits later. */
+  async now(): Promise<string> {
+    this.#assertOpen('now');
+    const { rows } = await this.#pool.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s');
+    const s = (rows[0] as { s: string }).s;
+    return encodeCursor({ since: s, upto: s, lastId: '0' });
   }
 
   /**
