@@ -1,3 +1,4 @@
+import { DURABLE_WAKE_PREFIX } from './durable/durable-schema-sql.js';
 import { InvalidChannelError } from './errors/invalid-channel-error.js';
 
 /**
@@ -30,6 +31,21 @@ export function validateChannel(channel: unknown): string {
     }
   }
   return channel;
+}
+
+/**
+ * Checks a channel name users may give (to `channel$`, `notify`, `publish`, `publishQuery`, the
+ * CLI's `notify`…) and returns it unchanged: valid, and not one of the reserved wake-up channels
+ * (a name starting with {@link DURABLE_WAKE_PREFIX} would hear or fake durable wake-ups).
+ *
+ * @throws {@link InvalidChannelError} when it is not valid or starts with the reserved prefix.
+ */
+export function validateUserChannel(channel: unknown): string {
+  const name = validateChannel(channel);
+  if (name.startsWith(DURABLE_WAKE_PREFIX)) {
+    throw new InvalidChannelError(name, `names starting with ${JSON.stringify(DURABLE_WAKE_PREFIX)} are reserved for durable wake-ups`);
+  }
+  return name;
 }
 
 /**

@@ -13,7 +13,7 @@ import {
   tap,
 } from 'rxjs';
 
-import { channelList, validateChannel } from './channel-name.js';
+import { channelList, validateUserChannel } from './channel-name.js';
 import { describeValue } from './durable/describe-value.js';
 import { DurableReaders, type DurableReaderEntry } from './durable/durable-readers.js';
 import { DEFAULT_DURABLE_SCHEMA, DURABLE_WAKE_PREFIX, durableWakeChannel } from './durable/durable-schema-sql.js';
@@ -23,7 +23,6 @@ import { DurableUnavailableError } from './errors/durable-unavailable-error.js';
 import { ConnectionError } from './errors/connection-error.js';
 import { ErrorReporter } from './errors/error-reporter.js';
 import { InvalidArgumentError } from './errors/invalid-argument-error.js';
-import { InvalidChannelError } from './errors/invalid-channel-error.js';
 import { NotifierClosedError } from './errors/notifier-closed-error.js';
 import { NotifierError } from './errors/notifier-error.js';
 import { PayloadParseError } from './errors/payload-parse-error.js';
@@ -628,8 +627,8 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    * ```
    *
    * @throws {@link InvalidChannelError}, {@link InvalidArgumentError}, {@link DurableUnavailableError},
-   * {@link NotifierClosedError}, synchronously; the promise rejects with pg's error if the server does
-   * (e.g. the durable schema is missing: run `install()`).
+   * {@link NotifierClosedError}, synchronously; the promise rejects with {@link DurableUnavailableError}
+   * when the durable schema is missing (run `install()`), with pg's error if the server refuses otherwise.
    */
   publish(channel: UntypedChannel<Channels>, payload?: unknown): Promise<string>;
   publish<C extends ChannelName<Channels>>(channel: C, payload: TypedChannel<Channels, C>): Promise<string>;
@@ -778,7 +777,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   /** A durable `channel$`: each observer reads from its own start, paused while the channel is muted. */
   #durableChannel$(channel: string, parse: PayloadParser, since: unknown): Observable<DurableNotification> {
     const durable = this.#durableFor('channel$');
-    const start = startOf(since, durable);
+    const start = startOf(since, durable, channel);
     this.#register([channel]);
     return new Observable<DurableNotification>((subscriber) => {
       if (this.#closing !== undefined) {
@@ -1100,17 +1099,11 @@ function booleanOption(value: unknown, option: string): boolean {
   return value;
 }
 
-/** A channel name users may give: valid, and not one of the reserved wake-up channels. */
-function validateUserChannel(channel: unknown): string {
-  const name = validateChannel(channel);
-  if (name.startsWith(DURABLE_WAKE_PREFIX)) {
-    throw new InvalidChannelError(name, `names starting with ${JSON.stringify(DURABLE_WAKE_PREFIX)} are reserved for durable wake-ups`);
-  }
-  return name;
-}
-
-/** Where a durable `channel$` observer starts, from its `since` option; a cursor is checked by the durable part that made it. */
-function startOf(since: unknown, durable: DurableSource): DurableStart {
+/**
+ * Where a durable `channel$` observer starts, from its `since` option; a cursor is checked by the
+ * durable part that made it (a cursor of another channel is refused).
+ */
+function startOf(since: unknown, durable: DurableSource, channel: string): DurableStart {
   if (since === undefined || since === 'now') return 'now';
   if (since === 'earliest') return 'earliest';
   let after: unknown;
@@ -1118,7 +1111,7 @@ function startOf(since: unknown, durable: DurableSource): DurableStart {
   else if (typeof since === 'object' && since !== null && 'after' in since) after = since.after;
   else throw new InvalidArgumentError(`since is a cursor, 'earliest' or 'now', got ${since === null ? 'null' : typeof since}`);
   if (typeof after !== 'string' || after === '') throw new InvalidArgumentError(`Not a durable cursor: ${describeValue(after)}`);
-  durable.checkCursor?.(after);
+  durable.checkCursor?.(after, channel);
   return { after };
 }
 

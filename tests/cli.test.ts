@@ -418,6 +418,29 @@ describe('bad arguments get one line, a usage hint and exit code 2, never a stac
     });
   }
 
+  test('notify refuses a reserved wake-up channel before connecting', async () => {
+    const child = cli(['notify', 'pgnotifier:pgnotifier', 'hello', '--url', 'postgres://nobody@127.0.0.1:1/none']);
+    expect(await child.exited).toBe(2);
+    expect(child.stderr().trim().split('\n')).toEqual([
+      expect.stringMatching(/^pgnotifier: Invalid channel name "pgnotifier:pgnotifier": names starting with "pgnotifier:" are reserved/),
+      expect.stringMatching(/^usage: pgnotifier listen/),
+    ]);
+  });
+
+  test("install's usage errors print install's usage line", async () => {
+    for (const args of [
+      ['install', '--schema', 'pg_bad'],
+      ['install', '--bogus'],
+    ]) {
+      const child = cli(args);
+      expect(await child.exited).toBe(2);
+      expect(child.stderr().trim().split('\n')).toEqual([
+        expect.stringMatching(/^pgnotifier: install: /),
+        'usage: pgnotifier install [--schema <schema>] [--url <url>] (pgnotifier --help)',
+      ]);
+    }
+  });
+
   // pg hands a bad port to the socket, which throws where pg does not expect it: the connect
   // never settled and both commands ended with exit code 13 and no message.
   test('a PGPORT that is not a port, for both commands', async () => {

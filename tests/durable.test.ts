@@ -3,6 +3,7 @@ import type pg from 'pg';
 import type { Subscription } from 'rxjs';
 
 import {
+  DurableUnavailableError,
   durableSchemaSql,
   InvalidArgumentError,
   InvalidChannelError,
@@ -280,6 +281,108 @@ test('read from a cursor resumes right after that message; earliest replays ever
   expect(await s.behind(channel, first[1]!.cursor)).toBe(4);
   expect(() => s.read(channel, { after: 'nonsense' })).toThrow(InvalidArgumentError);
   expect(() => s.read(channel, 'latest' as never)).toThrow(InvalidArgumentError);
+});
+
+test('a cursor is checked for meaning and for its channel: one PostgreSQL would refuse, or of another channel, is refused at once', async () => {
+  const s = source();
+  const enc = (text: string) => Buffer.from(text).toString('base64url');
+  for (const crafted of [
+    'v1/50:30:/50:30:/0', // xmin above xmax
+    'v1/10:20:5/10:20:5/0', // an in-progress xid below xmin
+    'v1/10:20:25/10:20:/0', // an in-progress xid at or above xmax
+    'v1/10:20:15,12/10:20:/0', // in-progress xids out of order
+    'v1/0:0:/0:0:/0', // xid 0 is no transaction
+    'v1/3:3:/3:3:/9999999999999999999', // an id beyond bigint
+    'v1/99999999999999999999:99999999999999999999:/99999999999999999999:99999999999999999999:/0', // beyond xid8
+    'v1/10:30:/10:20:/0', // since newer than upto
+  ]) {
+    expect(() => s.read('c', { after: enc(crafted) })).toThrow(InvalidArgumentError);
+  }
+  // One transaction commits B1, B2, A1, B3 (ids in that order): A1's cursor on B would skip B1 and B2.
+  const [a, b] = [uniqueChannel('cur_a'), uniqueChannel('cur_b')];
+  const onA = await reader(s, a);
+  const start = await s.now();
+  await admin.query('BEGIN');
+  for (const [channel, payload] of [
+    [b, 'B1'],
+    [b, 'B2'],
+    [a, 'A1'],
+    [b, 'B3'],
+  ] as const) {
+    await admin.query(publishQuery(channel, payload, { schema }));
+  }
+  await admin.query('COMMIT');
+  await waitFor('A1', () => onA.length === 1);
+  const cursorA1 = onA[0]!.cursor;
+  expect(() => s.read(b, { after: cursorA1 })).toThrow(/another channel/);
+  expect(() => {
+    s.checkCursor(cursorA1, b);
+  }).toThrow(InvalidArgumentError);
+  await expect(s.behind(b, cursorA1)).rejects.toThrow(InvalidArgumentError);
+  s.checkCursor(cursorA1, a);
+  // A cursor standing for a moment (now()) fits every channel.
+  const onB: string[] = [];
+  subscriptions.push(s.read(b, { after: start }).subscribe((m) => onB.push(m.payload)));
+  await waitFor('B1, B2, B3', () => onB.length === 3);
+  expect(onB).toEqual(['"B1"', '"B2"', '"B3"']);
+  // A cursor of the previous version (no channel in it) is still read.
+  const [, , ...parts] = Buffer.from(cursorA1, 'base64url').toString('utf8').split('/');
+  const v1: string[] = [];
+  subscriptions.push(s.read(a, { after: enc(['v1', ...parts].join('/')) }).subscribe((m) => v1.push(m.payload)));
+  await s.publish(a, 'A2');
+  await waitFor('A2 after the v1 cursor', () => v1.length === 1);
+  expect(v1).toEqual(['A2']);
+});
+
+test('a missing schema: publish rejects and readers report, once, a DurableUnavailableError saying what to do; once installed they read', async () => {
+  const missing = uniqueChannel('durable_missing');
+  ownSchemas.push(missing);
+  const s = source({ schema: missing });
+  const { errors } = collect(s);
+  const publishing = s.publish('jobs', 'lost');
+  await expect(publishing).rejects.toThrow(DurableUnavailableError);
+  const refused = (await publishing.catch((error: unknown) => error)) as DurableUnavailableError;
+  expect(refused.message).toContain(
+    `the durable schema "${missing}" is missing: run notifier.install(), \`pgnotifier install --schema ${missing}\``,
+  );
+  expect(refused.schema).toBe(missing);
+  expect((refused.cause as { code?: string }).code).toBe('3F000');
+  await expect(s.position('w', 'jobs')).rejects.toThrow(DurableUnavailableError);
+  const read: string[] = [];
+  const handled: string[] = [];
+  subscriptions.push(s.read('jobs', 'earliest').subscribe((m) => read.push(m.payload)));
+  subscriptions.push(s.consume('w', 'jobs', (m) => pushed(handled, m.payload)).subscribe());
+  await waitFor('the report', () => errors.length > 0);
+  // Ten polls of two readers (100 ms apart) meet the missing schema: reported once.
+  await new Promise((resolve) => setTimeout(resolve, 1000));
+  expect(errors.map((e) => e.name)).toEqual(['DurableUnavailableError']);
+  expect(errors[0]!.message).toMatch(/is missing: run notifier\.install\(\)/);
+  await s.install();
+  // The consumer starts where it first stores its position: at its first poll after the install.
+  await waitFor('the consumer', async () => (await admin.query(`SELECT 1 FROM "${missing}".positions`)).rows.length === 1);
+  await s.publish('jobs', 'found');
+  await waitFor('both readers', () => read.length === 1 && handled.length === 1);
+  expect([read, handled]).toEqual([['found'], ['found']]);
+});
+
+test('the reserved wake-up prefix: publishQuery, publish, publishMany and the SQL publish and publish_many refuse it', async () => {
+  const s = source();
+  expect(() => publishQuery('pgnotifier:x', 1, { schema })).toThrow(InvalidChannelError);
+  await expect(s.publish('pgnotifier:x', '1')).rejects.toThrow(InvalidChannelError);
+  await expect(s.publishMany('pgnotifier:x', ['1'])).rejects.toThrow(InvalidChannelError);
+  await expect(admin.query(`SELECT ${q('publish')}('pgnotifier:${schema}', 'fake')`)).rejects.toMatchObject({
+    code: '22023',
+    message: expect.stringMatching(/reserved for durable wake-ups/) as unknown,
+  });
+  await expect(admin.query(`SELECT ${q('publish_many')}('pgnotifier:${schema}', ARRAY['fake'])`)).rejects.toMatchObject({
+    code: '22023',
+  });
+  const { rows } = await admin.query(`SELECT count(*)::int AS n FROM ${q('messages')} WHERE channel LIKE 'pgnotifier:%'`);
+  expect(rows).toEqual([{ n: 0 }]);
+  // Other names still publish from SQL.
+  expect((await admin.query(`SELECT ${q('publish')}('pgnotifier', 'ok')::text AS id`)).rows[0]).toEqual({
+    id: expect.stringMatching(/^\d+$/) as unknown,
+  });
 });
 
 test('pages: a backlog larger than a page arrives in order, each once', async () => {

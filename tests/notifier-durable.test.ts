@@ -229,6 +229,36 @@ test('bad durable calls are refused with typed errors and change nothing', () =>
   expect(n.channels()).toEqual({});
 });
 
+test('since: a cursor of another channel, or one PostgreSQL would refuse, is refused at once and changes nothing', async () => {
+  const n = notifier();
+  const [a, b] = [uniqueChannel('since_a'), uniqueChannel('since_b')];
+  const onA: DurableNotification[] = [];
+  subscriptions.push(n.channel$(a, { durable: true }).subscribe((m) => onA.push(m)));
+  await n.synced();
+  await n.publish(a, 1);
+  await waitFor('a message on a', () => onA.length === 1);
+  const before = n.channels();
+  const cursor = onA[0]!.cursor;
+  expect(() => n.channel$(b, { durable: true, since: cursor })).toThrow(InvalidArgumentError);
+  expect(() => n.channel$(b, { durable: true, since: { after: cursor } })).toThrow(/another channel/);
+  expect(() => n.channel$(b, { durable: true, since: Buffer.from('v1/50:30:/50:30:/0').toString('base64url') })).toThrow(
+    InvalidArgumentError,
+  );
+  expect(n.channels()).toEqual(before);
+  // Its own channel takes it.
+  const resumed: unknown[] = [];
+  subscriptions.push(n.channel$(a, { durable: true, since: cursor }).subscribe((m) => resumed.push(m.payload)));
+  await n.publish(a, 2);
+  await waitFor('the next one', () => resumed.length === 1);
+  expect(resumed).toEqual([2]);
+});
+
+test('a missing durable schema: publish rejects with DurableUnavailableError saying what to do', async () => {
+  const missing = uniqueChannel('ndurable_missing');
+  const n = notifiers.track(new Notifier(databaseUrl(), { durable: { schema: missing } }));
+  await expect(n.publish('x', 1)).rejects.toThrow(new DurableUnavailableError('publish', { schema: missing }).message);
+});
+
 test('pgnotifier install creates the schema (two at once: both succeed); bad arguments are a usage error', async () => {
   const own = uniqueChannel('cli_install');
   const env = { ...process.env };

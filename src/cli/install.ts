@@ -5,6 +5,9 @@ import { CONNECTION_HINT, resolveConnection, rootMessage } from './connection.js
 import type { CliIo } from './io.js';
 import { UsageError } from './usage.js';
 
+/** The usage line printed after a usage error of `pgnotifier install`. */
+const INSTALL_USAGE = 'pgnotifier install [--schema <schema>] [--url <url>]';
+
 /** What `pgnotifier install` was asked to do. */
 export interface InstallCommand {
   readonly url: string | undefined;
@@ -23,16 +26,16 @@ export function parseInstallCommand(argv: readonly string[]): InstallCommand {
     const arg = String(argv[i]);
     const [flag, inline] =
       arg.startsWith('--') && arg.includes('=') ? [arg.slice(0, arg.indexOf('=')), arg.slice(arg.indexOf('=') + 1)] : [arg];
-    if (flag !== '--url' && flag !== '--schema') throw new UsageError(`install: unexpected argument ${JSON.stringify(arg)}`);
+    if (flag !== '--url' && flag !== '--schema') throw new UsageError(`install: unexpected argument ${JSON.stringify(arg)}`, INSTALL_USAGE);
     const value = inline ?? argv[++i];
-    if (value === undefined || value === '') throw new UsageError(`install: ${flag} needs a value`);
+    if (value === undefined || value === '') throw new UsageError(`install: ${flag} needs a value`, INSTALL_USAGE);
     if (flag === '--url') url = value;
     else schema = value;
   }
   try {
     return { url, schema: validateSchemaName(schema ?? DEFAULT_DURABLE_SCHEMA) };
   } catch (error) {
-    throw new UsageError(`install: ${rootMessage(error)}`);
+    throw new UsageError(`install: ${rootMessage(error)}`, INSTALL_USAGE);
   }
 }
 

@@ -1,6 +1,6 @@
 import pg from 'pg';
 
-import { validateChannel } from '../channel-name.js';
+import { validateUserChannel } from '../channel-name.js';
 import { checkPayloadSize, pgNotifyQuery } from '../payload/serialize.js';
 import { CONNECTION_HINT, resolveConnection, rootMessage } from './connection.js';
 import { isJson } from './format.js';
@@ -29,7 +29,8 @@ export class ServerError extends Error {
  */
 export async function notify(command: NotifyCommand, io: CliIo): Promise<number> {
   const { config, target, redact } = resolveConnection(command.url, io.env);
-  const channel = validateChannel(command.channel);
+  // The reserved wake-up channels too: a NOTIFY there would fake durable wake-ups.
+  const channel = validateUserChannel(command.channel);
   // Sent as given: re-serialising parsed JSON would round big numbers and reorder nothing useful.
   const text = checkPayloadSize(channel, command.payload);
 

@@ -8,7 +8,7 @@ import { withoutCredentials } from './connection.js';
 import type { CliIo } from './io.js';
 import { listen } from './listen.js';
 import { notify, ServerError } from './notify.js';
-import { USAGE, UsageError } from './usage.js';
+import { SHORT_USAGE, USAGE, UsageError } from './usage.js';
 
 /**
  * Runs one command line and returns the exit code. Never throws: every failure is one line on
@@ -35,7 +35,7 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   } catch (error) {
     if (error instanceof UsageError || error instanceof InvalidChannelError || error instanceof PayloadTooLargeError) {
       io.stderr.write(
-        `pgnotifier: ${error.message}\nusage: pgnotifier listen <channel...> | pgnotifier notify <channel> <payload> | pgnotifier relay --nats <url> <channel...> (pgnotifier --help)\n`,
+        `pgnotifier: ${error.message}\nusage: ${error instanceof UsageError ? error.usage : SHORT_USAGE} (pgnotifier --help)\n`,
       );
       return 2;
     }

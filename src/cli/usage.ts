@@ -37,7 +37,19 @@ Options:
 Connection state goes to stderr; notifications to stdout. Exit codes: 0 done,
 1 the server could not be reached or refused, 2 bad arguments.`;
 
+/** The usage line printed after a usage error of a command that has none of its own. */
+export const SHORT_USAGE =
+  'pgnotifier listen <channel...> | pgnotifier notify <channel> <payload> | pgnotifier relay --nats <url> <channel...>';
+
 /** A bad command line: printed as one line with a hint, exit code 2. */
 export class UsageError extends Error {
   override readonly name = 'UsageError';
+
+  constructor(
+    message: string,
+    /** The usage line of the command that was misused (default: {@link SHORT_USAGE}). */
+    readonly usage: string = SHORT_USAGE,
+  ) {
+    super(message);
+  }
 }

@@ -79,7 +79,8 @@ export function lockKeys(schema: string, which: 'install' | 'prune'): string {
  * - `prune_state`: one row, how far retention has deleted (`through`: the newest xid deleted);
  * - `publish(channel text, payload text) returns bigint`: stores a message and announces it with
  *   a wake-up NOTIFY on {@link durableWakeChannel} (payload: the channel; identical wake-ups of one
- *   transaction fold into one). It works from triggers:
+ *   transaction fold into one). It raises (SQLSTATE 22023) for a channel name starting with the
+ *   reserved {@link DURABLE_WAKE_PREFIX}. It works from triggers:
  *   `PERFORM pgnotifier.publish('orders', row_to_json(NEW)::text)`.
  *
  * `channel` compares bytewise (`COLLATE "C"`): channels are only ever matched for equality, and
@@ -129,10 +130,17 @@ CREATE TABLE IF NOT EXISTS ${s}.prune_state (
   pruned_at timestamptz
 );
 INSERT INTO ${s}.prune_state DEFAULT VALUES ON CONFLICT DO NOTHING;
+-- Raises for a reserved wake-up channel name: called only for such a name, so publish stays SQL.
+CREATE OR REPLACE FUNCTION ${s}.refuse_reserved_channel(channel text) RETURNS void
+LANGUAGE plpgsql VOLATILE AS $pgnotifier$ BEGIN
+  RAISE EXCEPTION 'Invalid channel name %: names starting with "pgnotifier:" are reserved for durable wake-ups', to_json(channel)
+    USING ERRCODE = 'invalid_parameter_value';
+END $pgnotifier$;
 -- SQL rather than PL/pgSQL: measured 25 % faster per message. The wake-up is queued before the
 -- insert, but both take effect only at commit.
 CREATE OR REPLACE FUNCTION ${s}.publish(channel text, payload text) RETURNS bigint
 LANGUAGE sql VOLATILE AS $pgnotifier$
+  SELECT ${s}.refuse_reserved_channel(publish.channel) WHERE starts_with(publish.channel, ${pg.escapeLiteral(DURABLE_WAKE_PREFIX)});
   SELECT pg_notify(${wake}, publish.channel);
   INSERT INTO ${s}.messages (channel, payload) VALUES (publish.channel, coalesce(publish.payload, '')) RETURNING id;
 $pgnotifier$;
@@ -141,6 +149,7 @@ $pgnotifier$;
 -- construction (ids are taken in the order the rows are inserted, which is the array's).
 CREATE OR REPLACE FUNCTION ${s}.publish_many(channel text, payloads text[]) RETURNS bigint[]
 LANGUAGE sql VOLATILE AS $pgnotifier$
+  SELECT ${s}.refuse_reserved_channel(publish_many.channel) WHERE starts_with(publish_many.channel, ${pg.escapeLiteral(DURABLE_WAKE_PREFIX)});
   SELECT pg_notify(${wake}, publish_many.channel) WHERE cardinality(publish_many.payloads) > 0;
   WITH inserted AS (
     INSERT INTO ${s}.messages (channel, payload)

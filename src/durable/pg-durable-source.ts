@@ -2,7 +2,7 @@ import type { ClientConfig } from 'pg';
 import pg from 'pg';
 import { Observable, Subject, type Subscription } from 'rxjs';
 
-import { validateChannel } from '../channel-name.js';
+import { validateChannel, validateUserChannel } from '../channel-name.js';
 import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import { NotifierClosedError } from '../errors/notifier-closed-error.js';
@@ -14,6 +14,7 @@ import type { DurableMessage, DurableSource, DurableStart } from '../source/dura
 import { decodeCursor, encodeCursor, type DurablePosition } from './durable-position.js';
 import { DEFAULT_DURABLE_SCHEMA, durableSchemaSql, durableWakeChannel, lockKeys, quotedSchema } from './durable-schema-sql.js';
 import { checkPayloadTexts, publishManyJoinedQuery } from './publish-many-query.js';
+import { missingSchemaError } from './missing-schema-error.js';
 import { publishTextQuery } from './publish-query.js';
 import { describeValue } from './describe-value.js';
 
@@ -153,6 +154,8 @@ export class PgDurableSource implements DurableSource {
   #lastPruneTry = 0;
   #pruning: Promise<unknown> | undefined;
   #closed = false;
+  /** A missing schema was reported; not again (every reader meets it at every poll) until it is found. */
+  #missingReported = false;
 
   /** Problems met while reading, consuming, publishing or pruning; none of them stops a reader. */
   readonly errors$: Observable<NotifierError> = this.#errors.asObservable();
@@ -214,27 +217,27 @@ export class PgDurableSource implements DurableSource {
   async install(): Promise<void> {
     this.#assertOpen('install');
     await this.#pool.query(durableSchemaSql(this.#schema));
+    this.#missingReported = false;
   }
 
   /**
    * Stores a message and announces it; resolves with its id (a decimal string). The payload text
    * is stored as it is (any size).
    *
-   * @throws {@link InvalidChannelError} for an invalid channel name, {@link InvalidArgumentError}
-   * when the payload is not a string.
+   * @throws {@link InvalidChannelError} for an invalid channel name (or one starting with the
+   * reserved `pgnotifier:`), {@link InvalidArgumentError} when the payload is not a string; the
+   * promise rejects with {@link DurableUnavailableError} when the durable schema is missing.
    */
   async publish(channel: string, payload: string): Promise<string> {
     this.#assertOpen('publish');
-    validateChannel(channel);
+    validateUserChannel(channel);
     if (typeof payload !== 'string') throw new InvalidArgumentError(`A durable payload must be a string, got ${typeof payload}`);
     this.#startPolling();
-    const { rows } = await this.#pool.query<{ id: string }>(publishTextQuery(this.#schema, channel, payload));
+    const { rows } = await this.#pool
+      .query<{ id: string }>(publishTextQuery(this.#schema, channel, payload))
+      .catch((error: unknown) => this.#rethrow(error, 'publish'));
+    this.#missingReported = false;
     return (rows[0] as { id: string }).id;
-  }
-
-  /** @throws {@link InvalidArgumentError} when `cursor` is not a cursor of this source. */
-  checkCursor(cursor: string): void {
-    decodeCursor(cursor);
   }
 
   /**
@@ -256,12 +259,22 @@ export class PgDurableSource implements DurableSource {
    */
   async publishMany(channel: string, payloads: readonly string[]): Promise<string[]> {
     this.#assertOpen('publishMany');
-    validateChannel(channel);
+    validateUserChannel(channel);
     const texts = checkPayloadTexts(payloads);
     if (texts.length === 0) return [];
     this.#startPolling();
     const { rows } = await this.#pool.query<{ ids: string }>(publishManyJoinedQuery(this.#schema, channel, texts));
     return (rows[0] as { ids: string }).ids.split(',');
+  }
+
+  /**
+   * Checks a cursor given to resume `channel` (a `since` option) before anything is read.
+   *
+   * @throws {@link InvalidArgumentError} when it is not a cursor of this source (in form or in
+   * meaning), or one of another channel.
+   */
+  checkCursor(cursor: string, channel: string): void {
+    decodeCursor(cursor, channel);
   }
 
   /** A cursor standing for now: `read(channel, { after })` with it delivers only what commits later. */
@@ -277,11 +290,12 @@ export class PgDurableSource implements DurableSource {
    * `'now'` starts at the snapshot the first query takes; use {@link PgDurableSource.now} for a
    * start you can wait for.
    *
-   * @throws {@link InvalidChannelError}, {@link InvalidArgumentError} (a bad start or cursor).
+   * @throws {@link InvalidChannelError}, {@link InvalidArgumentError} (a bad start or cursor, or a
+   * cursor of another channel).
    */
   read(channel: string, start: DurableStart): Observable<DurableMessage> {
     validateChannel(channel);
-    const init = this.#startPosition(start);
+    const init = this.#startPosition(channel, start);
     return new Observable<DurableMessage>((subscriber) => {
       if (this.#closed) {
         subscriber.error(new NotifierClosedError('read'));
@@ -384,7 +398,9 @@ export class PgDurableSource implements DurableSource {
     await this.#handling.get(handlingKey(consumer, channel));
     // So would a start under way (it stores the position when there is none).
     await Promise.allSettled([...(this.#starting.get(handlingKey(consumer, channel)) ?? [])]);
-    await this.#pool.query(`DELETE FROM ${this.#s}.positions WHERE consumer = $1 AND channel = $2`, [consumer, channel]);
+    await this.#pool
+      .query(`DELETE FROM ${this.#s}.positions WHERE consumer = $1 AND channel = $2`, [consumer, channel])
+      .catch((error: unknown) => this.#rethrow(error, 'forget'));
   }
 
   /** Tracks `start` as a start of (`consumer`, `channel`) until it settles. */
@@ -409,7 +425,10 @@ export class PgDurableSource implements DurableSource {
     this.#assertOpen('position');
     validateConsumer(consumer);
     validateChannel(channel);
-    return encodeCursor(await this.#startingFor(consumer, channel, this.#storedPosition(consumer, channel)));
+    const position = await this.#startingFor(consumer, channel, this.#storedPosition(consumer, channel)).catch((error: unknown) =>
+      this.#rethrow(error, 'position'),
+    );
+    return encodeCursor(position, channel);
   }
 
   /** The stored position of (`consumer`, `channel`) and how many messages it is behind; `undefined` when none is stored. */
@@ -417,13 +436,15 @@ export class PgDurableSource implements DurableSource {
     this.#assertOpen('lag');
     validateConsumer(consumer);
     validateChannel(channel);
-    const { rows } = await this.#pool.query<{ since: string; upto: string; last_id: string }>(
-      `SELECT since::text, upto::text, last_id::text FROM ${this.#s}.positions WHERE consumer = $1 AND channel = $2`,
-      [consumer, channel],
-    );
+    const { rows } = await this.#pool
+      .query<{ since: string; upto: string; last_id: string }>(
+        `SELECT since::text, upto::text, last_id::text FROM ${this.#s}.positions WHERE consumer = $1 AND channel = $2`,
+        [consumer, channel],
+      )
+      .catch((error: unknown) => this.#rethrow(error, 'lag'));
     const row = rows[0];
     if (row === undefined) return undefined;
-    const cursor = encodeCursor({ since: row.since, upto: row.upto, lastId: row.last_id });
+    const cursor = encodeCursor({ since: row.since, upto: row.upto, lastId: row.last_id }, channel);
     return { cursor, behind: await this.behind(channel, cursor) };
   }
 
@@ -431,13 +452,15 @@ export class PgDurableSource implements DurableSource {
   async behind(channel: string, cursor: string): Promise<number> {
     this.#assertOpen('behind');
     validateChannel(channel);
-    const p = decodeCursor(cursor);
-    const { rows } = await this.#pool.query<{ n: string }>(
-      `SELECT count(*)::text AS n FROM ${this.#s}.messages m
+    const p = decodeCursor(cursor, channel);
+    const { rows } = await this.#pool
+      .query<{ n: string }>(
+        `SELECT count(*)::text AS n FROM ${this.#s}.messages m
         WHERE m.channel = $1 AND m.xid >= pg_snapshot_xmin($2::pg_snapshot) AND NOT pg_visible_in_snapshot(m.xid, $2::pg_snapshot)
           AND NOT (pg_visible_in_snapshot(m.xid, $3::pg_snapshot) AND m.id <= $4::bigint)`,
-      [channel, p.since, p.upto, p.lastId],
-    );
+        [channel, p.since, p.upto, p.lastId],
+      )
+      .catch((error: unknown) => this.#rethrow(error, 'behind'));
     return Number((rows[0] as { n: string }).n);
   }
 
@@ -467,7 +490,7 @@ export class PgDurableSource implements DurableSource {
 
   // ─── reading ──────────────────────────────────────────────────────────────────────────────
 
-  #startPosition(start: DurableStart): () => Promise<DurablePosition> {
+  #startPosition(channel: string, start: DurableStart): () => Promise<DurablePosition> {
     if (start === 'now') {
       return async () => decodeCursor(await this.now());
     }
@@ -482,7 +505,7 @@ export class PgDurableSource implements DurableSource {
       };
     }
     if (typeof start === 'object' && (start as unknown) !== null && 'after' in start) {
-      const position = decodeCursor(start.after);
+      const position = decodeCursor(start.after, channel);
       return () => Promise.resolve(position);
     }
     throw new InvalidArgumentError(`A durable start is 'now', 'earliest' or { after: cursor }, got ${describeValue(start)}`);
@@ -698,7 +721,7 @@ export class PgDurableSource implements DurableSource {
       if (isStopped(reader)) return;
       const at: DurablePosition = { since: position.since, upto: position.upto, lastId: id };
       if (payload !== undefined) {
-        await reader.deliver({ channel: reader.channel, payload, pid: row.pid, id, cursor: encodeCursor(at) });
+        await reader.deliver({ channel: reader.channel, payload, pid: row.pid, id, cursor: encodeCursor(at, reader.channel) });
       } else {
         // Pruned between the page and this fetch.
         this.#report(new ReplayGapError(reader.channel, 1, reader.consumer));
@@ -841,7 +864,19 @@ export class PgDurableSource implements DurableSource {
   }
 
   #report(error: NotifierError): void {
-    if (!this.#closed) this.#errors.next(error);
+    if (this.#closed) return;
+    // A reader (or the pruning) meeting a missing schema: say what to do, once rather than at every poll.
+    const missing = error instanceof ConnectionError ? missingSchemaError(error.cause, this.#schema, 'read') : undefined;
+    if (missing !== undefined) {
+      if (this.#missingReported) return;
+      this.#missingReported = true;
+    }
+    this.#errors.next(missing ?? error);
+  }
+
+  /** Throws `error`, as a {@link DurableUnavailableError} when it says the schema is missing. */
+  #rethrow(error: unknown, method: string): never {
+    throw missingSchemaError(error, this.#schema, method) ?? error;
   }
 
   #assertOpen(method: string): void {

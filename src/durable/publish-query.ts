@@ -1,4 +1,4 @@
-import { validateChannel } from '../channel-name.js';
+import { validateUserChannel } from '../channel-name.js';
 import { serializeJson } from '../payload/serialize.js';
 import { DEFAULT_DURABLE_SCHEMA, quotedSchema } from './durable-schema-sql.js';
 
@@ -31,11 +31,12 @@ export interface PublishQueryOptions {
  * await client.query('COMMIT'); // the message is readable now, with the update; rows[0].id is its id
  * ```
  *
- * @throws {@link InvalidChannelError} for an invalid channel name, {@link InvalidArgumentError}
+ * @throws {@link InvalidChannelError} for an invalid channel name or one starting with the reserved
+ * `pgnotifier:`, {@link InvalidArgumentError}
  * for a payload that cannot be serialised or an invalid schema name.
  */
 export function publishQuery(channel: string, payload?: unknown, options: PublishQueryOptions = {}): PublishQuery {
-  validateChannel(channel);
+  validateUserChannel(channel);
   return publishTextQuery(options.schema ?? DEFAULT_DURABLE_SCHEMA, channel, serializeJson(channel, payload));
 }
 

@@ -74,9 +74,9 @@ export interface DurableSource {
   /**
    * Optional: checks a cursor a user gave (`since`) before anything is read; without it any
    * non-empty string is taken (a bad one then shows on `errors$`).
-   * @throws `InvalidArgumentError` when it is not a cursor of this source.
+   * @throws `InvalidArgumentError` when it is not a cursor of this source, or one of `channel`'s.
    */
-  checkCursor?(cursor: string): void;
+  checkCursor?(cursor: string, channel: string): void;
   /** Optional: how many messages of `channel` lie after `cursor` (for `status()`). */
   behind?(channel: string, cursor: string): Promise<number>;
 }
