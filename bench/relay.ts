@@ -1,4 +1,4 @@
-// Scenario 7 of `npm run bench`: scaling out through NATS. The database's NOTIFY throughput
+// Scenario 9 of `npm run bench`: scaling out through NATS. The database's NOTIFY throughput
 // (pgbench, 4 clients, one pg_notify per transaction) with N consumers either LISTENing directly
 // (a connection each) or behind one relay (NatsSource notifiers on NATS), and delivery latency
 // at a fixed rate through both. Needs pgbench and a NATS server (NATS_URL, default
@@ -119,19 +119,19 @@ export async function relayScenario(url: string, table: Row[]): Promise<void> {
   try {
     probe = await connect({ servers: NATS_URL, timeout: 2_000, maxReconnectAttempts: 0 });
   } catch (error) {
-    console.log(`7. skipped: no NATS server at ${NATS_URL} (${(error as Error).message})`);
+    console.log(`9. skipped: no NATS server at ${NATS_URL} (${(error as Error).message})`);
     return;
   }
   await probe.close();
   try {
     await run('pgbench', ['--version']);
   } catch {
-    console.log('7. skipped: pgbench is not installed');
+    console.log('9. skipped: pgbench is not installed');
     return;
   }
   const tag = `${process.pid}`;
 
-  // 7a. What listeners cost the writers: consumers of an idle channel, pgbench on another.
+  // 9a. What listeners cost the writers: consumers of an idle channel, pgbench on another.
   const idle = `bench_idle_${tag}`;
   const hot = `SELECT pg_notify('bench_hot_${tag}', 'x');`;
   const curve: Record<string, number> = {};
@@ -142,14 +142,14 @@ export async function relayScenario(url: string, table: Row[]): Promise<void> {
       const { tps } = await pgbench(url, hot);
       await consumers.close();
       curve[`${kind} ${n}`] = tps;
-      console.log(`7. NOTIFY throughput, ${n} consumers ${kind}: ${Math.round(tps).toLocaleString()} tps`);
+      console.log(`9. NOTIFY throughput, ${n} consumers ${kind}: ${Math.round(tps).toLocaleString()} tps`);
     }
   }
   for (const n of [10, 40, 80]) {
     const ours = curve[`relay ${n}`]!;
     const base = curve[`direct ${n}`]!;
     table.push({
-      scenario: `7. NOTIFY tps, ${n} consumers: relay vs direct (0 listeners: ${Math.round(curve['direct 0']!).toLocaleString()})`,
+      scenario: `9. NOTIFY tps, ${n} consumers: relay vs direct (0 listeners: ${Math.round(curve['direct 0']!).toLocaleString()})`,
       ours: `${Math.round(ours).toLocaleString()} tps`,
       baseline: `${Math.round(base).toLocaleString()} tps`,
       ratio: Math.round((ours / base) * 100) / 100,
@@ -158,7 +158,7 @@ export async function relayScenario(url: string, table: Row[]): Promise<void> {
     });
   }
 
-  // 7b. Delivery at a fixed rate to 80 consumers, each notification stamped when sent.
+  // 9b. Delivery at a fixed rate to 80 consumers, each notification stamped when sent.
   // 200/s: 80 direct listeners hold the database to ~550 NOTIFY/s on this machine, so a rate both
   // sides can take; 80 consumers × 200/s = 16,000 deliveries/s into this one process.
   const rate = Number(process.env.BENCH_RELAY_RATE ?? 200);
@@ -191,13 +191,13 @@ export async function relayScenario(url: string, table: Row[]): Promise<void> {
         least: Math.min(...counts),
       };
       console.log(
-        `7. ${rate}/s to ${size} consumer(s) ${kind}: ${transactions} sent, every consumer got ${Math.min(...counts)}–${Math.max(...counts)}; p50 ${latency[kind].p50.toFixed(2)} ms, p99 ${latency[kind].p99.toFixed(2)} ms`,
+        `9. ${rate}/s to ${size} consumer(s) ${kind}: ${transactions} sent, every consumer got ${Math.min(...counts)}–${Math.max(...counts)}; p50 ${latency[kind].p50.toFixed(2)} ms, p99 ${latency[kind].p99.toFixed(2)} ms`,
       );
     }
     const d = latency.direct!;
     const r = latency.relay!;
     table.push({
-      scenario: `7. ${rate}/s to ${size} consumer(s), latency p50 (p99): relay vs direct; all delivered: ${r.all ? 'yes' : `no (${r.least}/${r.sent})`} vs ${d.all ? 'yes' : `no (${d.least}/${d.sent})`}`,
+      scenario: `9. ${rate}/s to ${size} consumer(s), latency p50 (p99): relay vs direct; all delivered: ${r.all ? 'yes' : `no (${r.least}/${r.sent})`} vs ${d.all ? 'yes' : `no (${d.least}/${d.sent})`}`,
       ours: `${r.p50.toFixed(2)} ms (${r.p99.toFixed(2)})`,
       baseline: `${d.p50.toFixed(2)} ms (${d.p99.toFixed(2)})`,
       ratio: Math.round((r.p50 - d.p50) * 100) / 100,
@@ -206,7 +206,7 @@ export async function relayScenario(url: string, table: Row[]): Promise<void> {
     });
   }
 
-  // 7c. Unthrottled into 80 relayed consumers: where it stops keeping up, and what they see.
+  // 9c. Unthrottled into 80 relayed consumers: where it stops keeping up, and what they see.
   const channel = `bench_flood_${tag}`;
   const counts = new Array<number>(80).fill(0);
   const errors: string[] = [];
@@ -223,10 +223,10 @@ export async function relayScenario(url: string, table: Row[]): Promise<void> {
   while (Math.min(...counts) < transactions && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 100));
   await consumers.close();
   console.log(
-    `7. unthrottled to 80 relayed consumers: ${Math.round(tps).toLocaleString()} tps, ${transactions} sent, consumers got ${Math.min(...counts)}–${Math.max(...counts)}, errors$: ${errors.length} (${[...new Set(errors)].slice(0, 2).join('; ')})`,
+    `9. unthrottled to 80 relayed consumers: ${Math.round(tps).toLocaleString()} tps, ${transactions} sent, consumers got ${Math.min(...counts)}–${Math.max(...counts)}, errors$: ${errors.length} (${[...new Set(errors)].slice(0, 2).join('; ')})`,
   );
   table.push({
-    scenario: '7. unthrottled, 80 relayed consumers: least received / sent (errors$ count)',
+    scenario: '9. unthrottled, 80 relayed consumers: least received / sent (errors$ count)',
     ours: `${Math.min(...counts).toLocaleString()} / ${transactions.toLocaleString()} (${errors.length})`,
     baseline: `${Math.round(tps).toLocaleString()} tps`,
     ratio: Math.round((Math.min(...counts) / transactions) * 100) / 100,
