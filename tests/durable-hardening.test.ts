@@ -234,3 +234,27 @@ test('unsubscribe with forget settles while the callback hangs; the late store o
   releaseAgain();
   expect(got).toEqual(['m2']);
 });
+
+test('a role’s idle_session_timeout does not end the durable sessions: no error while idle, and the readers still deliver', async () => {
+  const schema = await newSchema();
+  const channel = uniqueChannel('idle');
+  // As ALTER ROLE ... SET idle_session_timeout would give every session of the role.
+  const notifier = notifiers.track(
+    new Notifier(
+      { connectionString: databaseUrl(), options: '-c idle_session_timeout=300' },
+      { durable: { schema, pollIntervalMs: 1_000 } },
+    ),
+  );
+  const errors: NotifierError[] = [];
+  subscriptions.push(notifier.errors$.subscribe((e) => errors.push(e)));
+  const got: unknown[] = [];
+  await notifier.subscribe('w', channel, (_id, _channel, payload) => void got.push(payload), { durable: true });
+  await notifier.publish(channel, 'm1');
+  await waitFor('m1', () => got.length === 1);
+  // Idle pooled sessions, for several times the timeout.
+  await sleep(2_500);
+  await notifier.publish(channel, 'm2');
+  await waitFor('m2', () => got.length === 2);
+  expect(got).toEqual(['m1', 'm2']);
+  expect(errors.map((e) => e.message)).toEqual([]);
+});
