@@ -359,7 +359,11 @@ export class PgDurableSource implements DurableSource {
     });
   }
 
-  /** Deletes the stored position of (`consumer`, `channel`); its next subscription starts at now. */
+  /**
+   * Deletes the stored position of (`consumer`, `channel`); its next subscription starts at now.
+   * It does not wait for a message of the pair still being handled: that handler's position is
+   * not stored when it settles (a new subscription of the pair stores its own as usual).
+   */
   async forget(consumer: string, channel: string): Promise<void> {
     this.#assertOpen('forget');
     validateConsumer(consumer);

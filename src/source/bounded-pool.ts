@@ -90,7 +90,17 @@ export class BoundedPool {
       // pg-pool constructs its clients with its own options: a client of our own gets the timeout.
       Client: class extends pg.Client {
         constructor(clientOptions?: ClientConfig) {
-          super({ ...clientOptions, connectionTimeoutMillis: connectTimeoutMs });
+          const own: ClientConfig = { ...clientOptions, connectionTimeoutMillis: connectTimeoutMs };
+          // pg-pool keeps the password non-enumerable (a spread drops it): carry it over as it is.
+          if (clientOptions !== undefined && 'password' in clientOptions) {
+            Object.defineProperty(own, 'password', {
+              value: clientOptions.password,
+              enumerable: false,
+              writable: true,
+              configurable: true,
+            });
+          }
+          super(own);
         }
       },
     });
