@@ -35,6 +35,20 @@ export interface NotifierDurableOptions {
    * @defaultValue 1000
    */
   readonly pollIntervalMs?: number;
+  /**
+   * How long opening a durable connection may take, in milliseconds.
+   * @defaultValue 10000
+   */
+  readonly connectTimeoutMs?: number;
+  /**
+   * How long one durable query may take, in milliseconds (pruning gets ten times as long): a
+   * half-open connection, a hung server or a lock held elsewhere then fails the query with a
+   * `ConnectionError` (on `errors$` for a reader, which retries on the next wake-up or poll)
+   * instead of hanging it. It bounds a payload's transfer too: raise it for payloads of hundreds
+   * of megabytes over a slow network.
+   * @defaultValue 30000
+   */
+  readonly queryTimeoutMs?: number;
 }
 
 /** Options of the methods that change what is LISTENed. */

@@ -736,12 +736,14 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     if (this.#source.durable !== undefined) {
       durable = this.#source.durable;
     } else if (this.#pgConfig !== undefined) {
-      const { schema = DEFAULT_DURABLE_SCHEMA, retentionMs, pollIntervalMs } = this.#durableOptions;
+      const { schema = DEFAULT_DURABLE_SCHEMA, retentionMs, pollIntervalMs, connectTimeoutMs, queryTimeoutMs } = this.#durableOptions;
       const options: PgDurableSourceOptions = {
         schema,
         wake$: merge(this.#wake$(durableWakeChannel(schema)), this.resync$),
         ...(retentionMs === undefined ? {} : { retentionMs }),
         ...(pollIntervalMs === undefined ? {} : { pollIntervalMs }),
+        ...(connectTimeoutMs === undefined ? {} : { connectTimeoutMs }),
+        ...(queryTimeoutMs === undefined ? {} : { queryTimeoutMs }),
       };
       this.#ownDurable = new PgDurableSource(this.#pgConfig, options);
       durable = this.#ownDurable;

@@ -1,5 +1,4 @@
 import type { ClientConfig } from 'pg';
-import pg from 'pg';
 import { Observable, Subject, type Subscription } from 'rxjs';
 
 import { validateChannel, validateUserChannel } from '../channel-name.js';
@@ -7,6 +6,7 @@ import { ConnectionError } from '../errors/connection-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import { NotifierClosedError } from '../errors/notifier-closed-error.js';
 import type { NotifierError } from '../errors/notifier-error.js';
+import { BoundedPool, END_GRACE_MS } from '../source/bounded-pool.js';
 import { ReplayGapError } from '../errors/replay-gap-error.js';
 import { SubscriberError } from '../errors/subscriber-error.js';
 import { checkConnectionConfig } from '../source/check-connection-config.js';
@@ -64,6 +64,22 @@ export interface PgDurableSourceOptions {
    * @defaultValue 4
    */
   readonly poolSize?: number;
+  /**
+   * How long opening a connection may take, in milliseconds (a server that accepts and never
+   * answers fails the attempt after it; the next wake-up or poll tries again).
+   * @defaultValue 10000
+   */
+  readonly connectTimeoutMs?: number;
+  /**
+   * How long one query may take, in milliseconds: a query without an answer by then (a half-open
+   * connection, a hung server, a lock held by another session) fails with a `ConnectionError`
+   * (on `errors$` for a reader, which retries from the same position on the next wake-up or
+   * poll; the rejection of the call otherwise), and its connection is dropped. Pruning gets ten
+   * times as long. It bounds whole queries, a payload's transfer included: raise it for payloads
+   * of hundreds of megabytes over a slow network (100 MB takes ~6 s on a local server).
+   * @defaultValue 30000
+   */
+  readonly queryTimeoutMs?: number;
 }
 
 /** Where a consumer stands, and how far behind the newest message it is. */
@@ -141,14 +157,25 @@ export class PgDurableSource implements DurableSource {
   readonly #pageSize: number;
   readonly #inlineBytes: number;
   readonly #wake$: Observable<unknown> | undefined;
-  readonly #pool: pg.Pool;
-  readonly #positions: pg.Pool;
+  readonly #pool: BoundedPool;
+  readonly #positions: BoundedPool;
+  readonly #queryTimeoutMs: number;
   readonly #errors = new Subject<NotifierError>();
   readonly #readers = new Set<Reader>();
-  /** Per (consumer, channel): the message being handled and its position store, which `forget` waits for. */
+  /** Per (consumer, channel): the message being handled and its position store. */
   readonly #handling = new Map<string, Promise<void>>();
   /** Per (consumer, channel): the starts under way (each may store a position), which `forget` waits for. */
   readonly #starting = new Map<string, Set<Promise<unknown>>>();
+  /**
+   * Per (consumer, channel): how many times it was forgotten. A handler that began before a
+   * `forget` does not store its position (it would bring the forgotten one back); one that began
+   * after it, in a new subscription of the pair, does.
+   */
+  readonly #forgets = new Map<string, number>();
+  /** Per (consumer, channel): the position store under way, which `forget` waits for (it is bounded). */
+  readonly #storing = new Map<string, Promise<unknown>>();
+  /** Every message being handled, which `close()` waits for (within a grace). */
+  readonly #inHandlers = new Set<Promise<void>>();
   #wakeSubscription: Subscription | undefined;
   #poller: ReturnType<typeof setInterval> | undefined;
   #lastPruneTry = 0;
@@ -176,33 +203,36 @@ export class PgDurableSource implements DurableSource {
     this.#pageSize = positive('pageSize', options.pageSize, 500);
     this.#inlineBytes = positive('inlinePayloadBytes', options.inlinePayloadBytes, 65_536);
     this.#wake$ = options.wake$;
+    const connectTimeoutMs = positive('connectTimeoutMs', options.connectTimeoutMs, 10_000);
+    this.#queryTimeoutMs = positive('queryTimeoutMs', options.queryTimeoutMs, 30_000);
     const base: ClientConfig = typeof config === 'string' ? { connectionString: config } : config;
     // A pool connects only when first used: a config that can never work is refused here instead.
     checkConnectionConfig(base);
-    this.#pool = new pg.Pool({
-      ...base,
-      application_name: 'pgnotifier durable',
-      // A page must be an ordered range scan of (channel, id) that stops after pageSize rows. Before
-      // the table is analysed, the planner believes a batch holds a handful of rows and picks a
-      // bitmap scan plus sort, which reads the whole rest of the batch for every page (measured:
-      // 5 s a page in a 1,000,000-message catch-up, against 1 ms). These sessions only run our queries.
-      // JIT off: the planner's row estimates for these small queries cross jit_above_cost, and
-      // compiling took 50 ms of a 1 ms query (measured).
-      options: `${base.options ?? ''} -c enable_bitmapscan=off -c jit=off`.trim(),
-      max: positive('poolSize', options.poolSize, 4),
-    });
+    const bounds = { connectTimeoutMs, queryTimeoutMs: this.#queryTimeoutMs };
+    this.#pool = new BoundedPool(
+      {
+        ...base,
+        application_name: 'pgnotifier durable',
+        // A page must be an ordered range scan of (channel, id) that stops after pageSize rows. Before
+        // the table is analysed, the planner believes a batch holds a handful of rows and picks a
+        // bitmap scan plus sort, which reads the whole rest of the batch for every page (measured:
+        // 5 s a page in a 1,000,000-message catch-up, against 1 ms). These sessions only run our queries.
+        // JIT off: the planner's row estimates for these small queries cross jit_above_cost, and
+        // compiling took 50 ms of a 1 ms query (measured).
+        options: `${base.options ?? ''} -c enable_bitmapscan=off -c jit=off`.trim(),
+      },
+      { ...bounds, method: 'read', max: positive('poolSize', options.poolSize, 4) },
+    );
     // Consumers store a position after every message: without waiting for the WAL flush, which
     // costs a disk sync each. A process crash loses nothing (the commit is made); a server crash
     // may lose the last ~200 ms of position moves, which only repeats messages (at least once).
-    this.#positions = new pg.Pool({
-      ...base,
-      application_name: 'pgnotifier durable',
-      options: `${base.options ?? ''} -c synchronous_commit=off`.trim(),
-      max: 2,
-    });
+    this.#positions = new BoundedPool(
+      { ...base, application_name: 'pgnotifier durable', options: `${base.options ?? ''} -c synchronous_commit=off`.trim() },
+      { ...bounds, method: 'consume', max: 2 },
+    );
     for (const pool of [this.#pool, this.#positions]) {
       // An idle pooled client losing its connection emits here; without a listener Node would throw.
-      pool.on('error', (error) => {
+      pool.onIdleError((error) => {
         this.#report(new ConnectionError('A connection of the durable pool failed', { cause: error, explain: true }));
       });
     }
@@ -216,7 +246,7 @@ export class PgDurableSource implements DurableSource {
   /** Creates the schema, tables and functions where missing; safe to run from many processes at once. */
   async install(): Promise<void> {
     this.#assertOpen('install');
-    await this.#pool.query(durableSchemaSql(this.#schema));
+    await this.#pool.query(durableSchemaSql(this.#schema), undefined, 'install');
     this.#missingReported = false;
   }
 
@@ -234,7 +264,7 @@ export class PgDurableSource implements DurableSource {
     if (typeof payload !== 'string') throw new InvalidArgumentError(`A durable payload must be a string, got ${typeof payload}`);
     this.#startPolling();
     const { rows } = await this.#pool
-      .query<{ id: string }>(publishTextQuery(this.#schema, channel, payload))
+      .query<{ id: string }>(publishTextQuery(this.#schema, channel, payload), undefined, 'publish')
       .catch((error: unknown) => this.#rethrow(error, 'publish'));
     this.#missingReported = false;
     return (rows[0] as { id: string }).id;
@@ -280,7 +310,7 @@ export class PgDurableSource implements DurableSource {
   /** A cursor standing for now: `read(channel, { after })` with it delivers only what commits later. */
   async now(): Promise<string> {
     this.#assertOpen('now');
-    const { rows } = await this.#pool.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s');
+    const { rows } = await this.#pool.query<{ s: string }>('SELECT pg_current_snapshot()::text AS s', undefined, 'now');
     const s = (rows[0] as { s: string }).s;
     return encodeCursor({ since: s, upto: s, lastId: '0' });
   }
@@ -351,6 +381,7 @@ export class PgDurableSource implements DurableSource {
           return before?.position ?? this.#startingFor(consumer, channel, this.#storedPosition(consumer, channel));
         },
         async (message) => {
+          const forgets = this.#forgets.get(handlingKey(consumer, channel));
           const handling = (async () => {
             try {
               await handle(message);
@@ -360,7 +391,7 @@ export class PgDurableSource implements DurableSource {
             const position = decodeCursor(message.cursor);
             reader.position = position;
             try {
-              await this.#store(consumer, channel, position);
+              await this.#store(consumer, channel, position, forgets);
             } catch (error) {
               // The next message's store carries this one too; a crash before it repeats the message.
               this.#report(
@@ -370,10 +401,12 @@ export class PgDurableSource implements DurableSource {
           })();
           const key = handlingKey(consumer, channel);
           this.#handling.set(key, handling);
+          this.#inHandlers.add(handling);
           try {
             await handling;
           } finally {
             if (this.#handling.get(key) === handling) this.#handling.delete(key);
+            this.#inHandlers.delete(handling);
           }
           if (!subscriber.closed) subscriber.next(message);
         },
@@ -388,18 +421,26 @@ export class PgDurableSource implements DurableSource {
     });
   }
 
-  /** Deletes the stored position of (`consumer`, `channel`); its next subscription starts at now. */
+  /**
+   * Deletes the stored position of (`consumer`, `channel`); its next subscription starts at now.
+   * It does not wait for a message of the pair still being handled: that handler's position is
+   * not stored when it settles (a new subscription of the pair stores its own as usual).
+   */
   async forget(consumer: string, channel: string): Promise<void> {
     this.#assertOpen('forget');
     validateConsumer(consumer);
     validateChannel(channel);
-    // A message still being handled here stores its position when done: delete after that, or the
-    // store would bring the position back.
-    await this.#handling.get(handlingKey(consumer, channel));
-    // So would a start under way (it stores the position when there is none).
-    await Promise.allSettled([...(this.#starting.get(handlingKey(consumer, channel)) ?? [])]);
+    // A message still being handled here would store its position when done and bring the
+    // forgotten one back: it no longer stores (and a new subscription of the pair need not wait
+    // for it). Its handler may never settle, so only a store already sent is waited for.
+    const key = handlingKey(consumer, channel);
+    this.#forgets.set(key, (this.#forgets.get(key) ?? 0) + 1);
+    this.#handling.delete(key);
+    await this.#storing.get(key)?.catch(() => undefined);
+    // A start under way would store the position too (when there is none): wait for it.
+    await Promise.allSettled([...(this.#starting.get(key) ?? [])]);
     await this.#pool
-      .query(`DELETE FROM ${this.#s}.positions WHERE consumer = $1 AND channel = $2`, [consumer, channel])
+      .query(`DELETE FROM ${this.#s}.positions WHERE consumer = $1 AND channel = $2`, [consumer, channel], 'forget')
       .catch((error: unknown) => this.#rethrow(error, 'forget'));
   }
 
@@ -440,6 +481,7 @@ export class PgDurableSource implements DurableSource {
       .query<{ since: string; upto: string; last_id: string }>(
         `SELECT since::text, upto::text, last_id::text FROM ${this.#s}.positions WHERE consumer = $1 AND channel = $2`,
         [consumer, channel],
+        'lag',
       )
       .catch((error: unknown) => this.#rethrow(error, 'lag'));
     const row = rows[0];
@@ -459,6 +501,7 @@ export class PgDurableSource implements DurableSource {
         WHERE m.channel = $1 AND m.xid >= pg_snapshot_xmin($2::pg_snapshot) AND NOT pg_visible_in_snapshot(m.xid, $2::pg_snapshot)
           AND NOT (pg_visible_in_snapshot(m.xid, $3::pg_snapshot) AND m.id <= $4::bigint)`,
         [channel, p.since, p.upto, p.lastId],
+        'behind',
       )
       .catch((error: unknown) => this.#rethrow(error, 'behind'));
     return Number((rows[0] as { n: string }).n);
@@ -474,7 +517,13 @@ export class PgDurableSource implements DurableSource {
     return this.#prune(false);
   }
 
-  /** Stops every reader (their Observables complete) and closes the pool. Calling it again is harmless. */
+  /**
+   * Stops every reader (their Observables complete) and closes the pools, within a bounded time
+   * whatever is in flight: handlers still running get a grace of 2 s to settle and store their
+   * positions (so the next process does not get their messages again); after it, what is still
+   * pending is rejected with {@link NotifierClosedError} and the sockets are destroyed. Calling it
+   * again is harmless.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#closed = true;
@@ -483,9 +532,16 @@ export class PgDurableSource implements DurableSource {
       reader.complete();
     }
     this.#stopPolling();
-    await this.#pruning?.catch(() => undefined);
     this.#errors.complete();
-    await Promise.all([this.#pool.end(), this.#positions.end()]);
+    const graceEnds = Date.now() + END_GRACE_MS;
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, END_GRACE_MS);
+    });
+    await Promise.race([Promise.all([...this.#inHandlers, this.#pruning?.catch(() => undefined)]), grace]);
+    clearTimeout(timer);
+    const rest = Math.max(0, graceEnds - Date.now());
+    await Promise.all([this.#pool.end(rest), this.#positions.end(rest)]);
   }
 
   // ─── reading ──────────────────────────────────────────────────────────────────────────────
@@ -534,7 +590,20 @@ export class PgDurableSource implements DurableSource {
    * is when its `since` is no older and it is past the stored `upto`, or within a batch no older
    * than the stored one, at a later id. A snapshot's age is (xmax, xmin, fewer in-progress xids).
    */
-  async #store(consumer: string, channel: string, p: DurablePosition): Promise<void> {
+  async #store(consumer: string, channel: string, p: DurablePosition, forgets: number | undefined): Promise<void> {
+    const key = handlingKey(consumer, channel);
+    // Forgotten since the message was handed over: storing would bring the position back.
+    if (this.#forgets.get(key) !== forgets) return;
+    const storing = this.#storePosition(consumer, channel, p);
+    this.#storing.set(key, storing);
+    try {
+      await storing;
+    } finally {
+      if (this.#storing.get(key) === storing) this.#storing.delete(key);
+    }
+  }
+
+  async #storePosition(consumer: string, channel: string, p: DurablePosition): Promise<void> {
     const age = (snapshot: string) =>
       `(pg_snapshot_xmax(${snapshot}), pg_snapshot_xmin(${snapshot}), -(SELECT count(*) FROM pg_snapshot_xip(${snapshot})))`;
     await this.#positions.query(
@@ -822,45 +891,48 @@ export class PgDurableSource implements DurableSource {
    */
   async #prune(periodic: boolean): Promise<number> {
     const s = this.#s;
-    const client = await this.#pool.connect();
-    try {
-      await client.query('BEGIN');
-      const { rows } = await client.query<{ go: boolean; newest: string | null }>(
-        `SELECT pg_try_advisory_xact_lock(${lockKeys(this.#schema, 'prune')})
+    // Deleting a week of messages may take long: ten times a query's bound.
+    const timeoutMs = this.#queryTimeoutMs * 10;
+    // A failure drops the connection (BoundedPool), which rolls the transaction back.
+    return this.#pool.withClient(
+      async (query) => {
+        await query('BEGIN', undefined, timeoutMs);
+        const { rows } = await query<{ go: boolean; newest: string | null }>(
+          `SELECT pg_try_advisory_xact_lock(${lockKeys(this.#schema, 'prune')})
                 AND NOT ($2 AND coalesce(p.pruned_at > now() - make_interval(secs => $3 / 1000.0), false)) AS go,
                 (SELECT d.xid FROM ${s}.messages AS d WHERE d.xid < least(pg_snapshot_xmin(pg_current_snapshot()),
                    (SELECT m.xid FROM ${s}.messages AS m WHERE m.created_at >= now() - make_interval(secs => $1 / 1000.0) ORDER BY m.xid LIMIT 1))
                   ORDER BY d.xid DESC LIMIT 1)::text AS newest
            FROM ${s}.prune_state AS p`,
-        [this.#retentionMs, periodic, this.#pruneIntervalMs],
-      );
-      const row = rows[0];
-      if (row?.go !== true || row.newest === null) {
-        await client.query('ROLLBACK');
-        return 0;
-      }
-      // Count, for each stored consumer this pruning overtakes, the messages it deletes unread.
-      await client.query(
-        `UPDATE ${s}.positions AS p SET lost = p.lost + (
+          [this.#retentionMs, periodic, this.#pruneIntervalMs],
+          timeoutMs,
+        );
+        const row = rows[0];
+        if (row?.go !== true || row.newest === null) {
+          await query('ROLLBACK', undefined, timeoutMs);
+          return 0;
+        }
+        // Count, for each stored consumer this pruning overtakes, the messages it deletes unread.
+        await query(
+          `UPDATE ${s}.positions AS p SET lost = p.lost + (
            SELECT count(*) FROM ${s}.messages AS m
             WHERE m.channel = p.channel AND m.xid <= $1::xid8 AND m.xid >= pg_snapshot_xmin(p.since)
               AND NOT pg_visible_in_snapshot(m.xid, p.since) AND NOT (pg_visible_in_snapshot(m.xid, p.upto) AND m.id <= p.last_id))
          WHERE pg_snapshot_xmin(p.since) <= $1::xid8`,
-        [row.newest],
-      );
-      const deleted = await client.query(`DELETE FROM ${s}.messages WHERE xid <= $1::xid8`, [row.newest]);
-      await client.query(`UPDATE ${s}.prune_state SET through = greatest(through, $1::xid8), pruned = pruned + $2, pruned_at = now()`, [
-        row.newest,
-        deleted.rowCount ?? 0,
-      ]);
-      await client.query('COMMIT');
-      return deleted.rowCount ?? 0;
-    } catch (error) {
-      await client.query('ROLLBACK').catch(() => undefined);
-      throw error;
-    } finally {
-      client.release();
-    }
+          [row.newest],
+          timeoutMs,
+        );
+        const deleted = await query(`DELETE FROM ${s}.messages WHERE xid <= $1::xid8`, [row.newest], timeoutMs);
+        await query(
+          `UPDATE ${s}.prune_state SET through = greatest(through, $1::xid8), pruned = pruned + $2, pruned_at = now()`,
+          [row.newest, deleted.rowCount ?? 0],
+          timeoutMs,
+        );
+        await query('COMMIT', undefined, timeoutMs);
+        return deleted.rowCount ?? 0;
+      },
+      periodic ? 'read' : 'prune',
+    );
   }
 
   #report(error: NotifierError): void {
