@@ -144,9 +144,29 @@ describe('relay through NATS', () => {
     await expect(relay({ connection: { port: 70_000 }, nats: nc, channels: ['x'] })).rejects.toMatchObject({
       name: 'InvalidArgumentError',
     });
+    // Stream names and limits the server would refuse, refused before anything is sent.
+    for (const stream of ['a.b', 'a b', 'x*', ''])
+      await expect(relay({ connection: databaseUrl(), nats: nc, durableChannels: ['x'], stream })).rejects.toMatchObject({
+        name: 'InvalidArgumentError',
+      });
+    await expect(
+      relay({ connection: databaseUrl(), nats: nc, durableChannels: ['x'], streamLimits: { duplicateWindowMs: -5 } }),
+    ).rejects.toMatchObject({ name: 'InvalidArgumentError' });
+    expect(() => new NatsSource({ nats: nc!, stream: 'a.b' })).toThrow(expect.objectContaining({ name: 'InvalidArgumentError' }) as Error);
     await expect(relay({ connection: databaseUrl(), nats: { servers: 'nats://127.0.0.1:1' }, channels: ['x'] })).rejects.toMatchObject({
       name: 'ConnectionError',
     });
+  });
+
+  it('a durable subscribe and synced() waiting for an unreachable NATS settle when the notifier closes', async () => {
+    const n = new Notifier(new NatsSource({ servers: 'nats://127.0.0.1:1' }));
+    n.errors$.subscribe(() => undefined);
+    const subscribed = n.subscribe('z', uniqueChannel('unreachable'), () => undefined, { durable: true });
+    const synced = n.synced();
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    await n.close();
+    await expect(subscribed).rejects.toMatchObject({ name: 'NotifierClosedError' });
+    await expect(synced).resolves.toBeUndefined();
   });
 
   it('a leader whose PostgreSQL stops answering steps down within seconds', async () => {

@@ -18,9 +18,16 @@ import type { DurableMessage, DurableSource, DurableStart } from '../source/dura
 import { durableConsumerName } from './consumer-name.js';
 import { HEADER, headerOf } from './headers.js';
 import { NoDatabaseError } from './no-database-error.js';
-import { ensureStream, isNotFound, type StreamLimits } from './stream.js';
+import { ensureStream, isNotFound, validateStreamName, type StreamLimits } from './stream.js';
 import { decodeSubjectToken, durableSubject } from './subject-token.js';
 
+/**
+ * How long each pull request of a reader or consumer lasts (the client's default is 30 s). After
+ * the NATS server restarts, a consumer's pending pull is gone and the client only notices when it
+ * expires (or misses two heartbeats, at half of it): a restart then stalls delivery for up to this
+ * long, silently. 5 s bounds that, for one small request per idle consumer every 5 s.
+ */
+const PULL_EXPIRES_MS = 5_000;
 /** Options of {@link NatsDurable}. */
 export interface NatsDurableOptions {
   /** The NATS connection, once there is one. */
@@ -63,7 +70,7 @@ export class NatsDurable implements DurableSource {
   constructor(options: NatsDurableOptions) {
     this.#nats = options.nats;
     this.#prefix = options.subjectPrefix;
-    this.#stream = options.stream ?? 'PGNOTIFIER';
+    this.#stream = validateStreamName(options.stream ?? 'PGNOTIFIER');
     this.#limits = options.limits ?? {};
     this.#outbox = options.outbox;
     this.#ackWaitMs = options.ackWaitMs ?? 30_000;
@@ -91,7 +98,7 @@ export class NatsDurable implements DurableSource {
           ...deliverFrom(start),
         };
         const consumer = await js.consumers.get(this.#stream, options);
-        const messages = await consumer.consume();
+        const messages = await consumer.consume({ expires: PULL_EXPIRES_MS });
         run.stop = () => {
           void messages.close();
         };
@@ -122,7 +129,9 @@ export class NatsDurable implements DurableSource {
         const nc = await this.#nats();
         await this.#ensureConsumer(nc, name, channel);
         if (run.stopped) return;
-        const messages = await (await jetstream(nc).consumers.get(this.#stream, name)).consume({ max_messages: 1 });
+        const messages = await (
+          await jetstream(nc).consumers.get(this.#stream, name)
+        ).consume({ max_messages: 1, expires: PULL_EXPIRES_MS });
         run.stop = () => {
           void messages.close();
         };

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { BehaviorSubject, defer, from, Subject, throwError, type Observable, type ObservableInput } from 'rxjs';
 
 import { ConnectionError } from '../errors/connection-error.js';
+import { NotifierClosedError } from '../errors/notifier-closed-error.js';
 import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
 import { pgNotifyQuery } from '../payload/serialize.js';
 import { backoffDelay, defaultReconnectOptions } from '../source/backoff.js';
@@ -100,7 +101,8 @@ export class NatsSource implements NotificationSource {
   #leader: { relay: string; since: string; lastSeen: string } | undefined;
   #sender: pg.Pool | undefined;
   readonly #outbox: PgDurableSource | undefined;
-  #waiters: ((nc: NatsConnection) => void)[] = [];
+  /** Calls waiting for a connection (the durable part's): resolved on connect, rejected by `dispose()`. */
+  #waiters: { resolve: (nc: NatsConnection) => void; reject: (error: Error) => void }[] = [];
   #disposed = false;
 
   readonly notifications$: Observable<RawNotification> = this.#notifications.asObservable();
@@ -228,6 +230,8 @@ export class NatsSource implements NotificationSource {
 
   async dispose(): Promise<void> {
     this.#disposed = true;
+    // Never to connect now: what waits for a connection (a durable subscribe, its start) fails.
+    for (const waiter of this.#waiters.splice(0)) waiter.reject(new NotifierClosedError('durable'));
     await this.stop();
     this.durable.close();
     await this.#outbox?.close();
@@ -279,7 +283,7 @@ export class NatsSource implements NotificationSource {
       },
     });
     this.#state.next({ status: 'connected', session: ++this.#sessions });
-    for (const waiter of this.#waiters.splice(0)) waiter(nc);
+    for (const waiter of this.#waiters.splice(0)) waiter.resolve(nc);
   }
 
   #watch(nc: NatsConnection, run: number): void {
@@ -366,8 +370,9 @@ export class NatsSource implements NotificationSource {
   #connected(): Promise<NatsConnection> {
     const nc = this.#nc;
     if (nc !== undefined) return Promise.resolve(nc);
+    if (this.#disposed) return Promise.reject(new NotifierClosedError('durable'));
     // Waiting first: with a NatsConnection given, start() connects synchronously.
-    const connected = new Promise<NatsConnection>((resolve) => this.#waiters.push(resolve));
+    const connected = new Promise<NatsConnection>((resolve, reject) => this.#waiters.push({ resolve, reject }));
     this.start();
     return connected;
   }

@@ -22,7 +22,7 @@ import { ANNOUNCE_INTERVAL_MS, HEADER, type RelayAnnouncement } from './headers.
 import { LOCK_QUERY, lockClient, type LockTiming } from './lock-connection.js';
 import { closeNats, connectNats, isNatsConnection, serverList, settleWrites, type NatsOption } from './nats-connection.js';
 import type { RelayRole, RelayState, RelayStatus } from './relay-status.js';
-import { ensureStream, type StreamLimits } from './stream.js';
+import { ensureStream, validateStreamLimits, validateStreamName, type StreamLimits } from './stream.js';
 import { durableSubject, plainSubject, relaySubject, validateSubjectPrefix } from './subject-token.js';
 
 /** Options of {@link relay}. */
@@ -172,10 +172,10 @@ function resolveOptions(options: RelayOptions): Settings {
     id: options.id ?? `${hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`,
     config: { ...base, application_name: options.applicationName ?? base.application_name ?? 'pgnotifier-relay' },
     prefix: validateSubjectPrefix(options.subjectPrefix ?? 'pgnotifier'),
-    stream: options.stream ?? 'PGNOTIFIER',
+    stream: validateStreamName(options.stream ?? 'PGNOTIFIER'),
     channels,
     durableChannels,
-    limits: options.streamLimits ?? {},
+    limits: validateStreamLimits(options.streamLimits),
     outbox,
     schema,
     timing: {

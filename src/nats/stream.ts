@@ -1,6 +1,8 @@
 import { jetstreamManager, JetStreamApiError, RetentionPolicy, StorageType, type JetStreamManager } from '@nats-io/jetstream';
 import { nanos, type NatsConnection } from '@nats-io/transport-node';
 
+import { InvalidArgumentError } from '../errors/invalid-argument-error.js';
+
 /** The limits of the stream the relay creates when it is absent. */
 export interface StreamLimits {
   /**
@@ -55,4 +57,35 @@ export async function ensureStream(nc: NatsConnection, name: string, prefix: str
 /** A JetStream "not found" (stream or consumer). */
 export function isNotFound(error: unknown): boolean {
   return error instanceof JetStreamApiError && (error.code === 404 || /not found/i.test(error.message));
+}
+
+/**
+ * A JetStream stream name as the server takes it: not empty, at most 255 characters, and none of
+ * `.`, `*`, `>`, whitespace, `/` or `\\` (NATS's rules for names that become subjects and files).
+ *
+ * @throws {@link InvalidArgumentError} otherwise, before anything is sent.
+ */
+export function validateStreamName(stream: unknown): string {
+  if (typeof stream !== 'string' || stream === '' || stream.length > 255 || /[.*>\s/\\]/.test(stream))
+    throw new InvalidArgumentError(
+      `A stream name is 1–255 characters without '.', '*', '>', whitespace, '/' or '\\', got ${JSON.stringify(stream)}`,
+    );
+  return stream;
+}
+
+/**
+ * Checks stream limits before anything is sent: each a positive number of milliseconds.
+ *
+ * @throws {@link InvalidArgumentError} otherwise.
+ */
+export function validateStreamLimits(limits: unknown): StreamLimits {
+  if (limits === undefined) return {};
+  if (typeof limits !== 'object' || limits === null)
+    throw new InvalidArgumentError('streamLimits must be an object: { maxAgeMs, duplicateWindowMs }');
+  for (const name of ['maxAgeMs', 'duplicateWindowMs'] as const) {
+    const value = (limits as StreamLimits)[name];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value) || value <= 0))
+      throw new InvalidArgumentError(`streamLimits.${name} must be a positive number of milliseconds, got ${String(value)}`);
+  }
+  return limits;
 }
