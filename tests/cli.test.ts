@@ -465,4 +465,15 @@ describe('bad arguments get one line, a usage hint and exit code 2, never a stac
     expect(child.stdout()).not.toMatch(/compact/i);
     expect(child.stdout()).toMatch(/sent exactly as given/);
   });
+
+  test('relay --help and install -h print the same usage and exit 0', async () => {
+    for (const args of [
+      ['relay', '--help'],
+      ['install', '-h'],
+    ]) {
+      const child = cli(args);
+      expect(await child.exited).toBe(0);
+      expect(child.stdout()).toMatch(/^Usage:\n {2}pgnotifier listen <channel\.\.\.>/);
+    }
+  });
 });

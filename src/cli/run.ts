@@ -16,6 +16,11 @@ import { SHORT_USAGE, USAGE, UsageError } from './usage.js';
  */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   try {
+    // `pgnotifier relay --help` as `pgnotifier --help`: the help covers every command.
+    if ((argv[0] === 'relay' || argv[0] === 'install') && argv.some((arg) => arg === '--help' || arg === '-h')) {
+      io.stdout.write(`${USAGE}\n`);
+      return 0;
+    }
     // Loaded on demand: only the relay needs the NATS client, an optional dependency.
     if (argv[0] === 'relay') return await (await import('./relay.js')).relayCommand(argv.slice(1), io);
     if (argv[0] === 'install') return await (await import('./install.js')).installCommand(argv.slice(1), io);
