@@ -16,6 +16,7 @@ import {
 import { channelList, validateUserChannel } from './channel-name.js';
 import { describeValue } from './durable/describe-value.js';
 import { DurableReaders, type DurableReaderEntry } from './durable/durable-readers.js';
+import { InFlight } from './durable/in-flight.js';
 import { DEFAULT_DURABLE_SCHEMA, DURABLE_WAKE_PREFIX, durableWakeChannel } from './durable/durable-schema-sql.js';
 import { PgDurableSource, type PgDurableSourceOptions } from './durable/pg-durable-source.js';
 import { serializeAll } from './durable/publish-many-query.js';
@@ -119,7 +120,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    * starts from, while its query runs. `synced()` and `publish()` wait for them, so a message
    * published after subscribing is never taken for one from before.
    */
-  readonly #durableStarts = new Set<Promise<unknown>>();
+  readonly #durableStarts = new InFlight();
   /** False between `stop()` and `start()`: durable readers pause as a muted channel's do. */
   readonly #durableRunning = new BehaviorSubject(true);
   /** Durable subscribers by (key, channel): the callback they call (replaced on subscribing again) and their status entry. */
@@ -424,7 +425,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
           // The stored position stays unless forget asks: a later durable subscribe resumes there.
           // Forgetting waits for a start under way, whose store would bring the position back.
           if (this.#dropDurablePair(key, channel) && durable !== undefined)
-            forgotten.push(this.#durableStarted().then(() => durable.forget(key, channel)));
+            forgotten.push(this.#durableStarts.settled().then(() => durable.forget(key, channel)));
         }
       },
     );
@@ -591,7 +592,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
    */
   synced(): Promise<void> {
     this.#assertOpen('synced');
-    return Promise.all([this.#reconciler.settled(), this.#durableStarted()]).then(() => undefined);
+    return Promise.all([this.#reconciler.settled(), this.#durableStarts.settled()]).then(() => undefined);
   }
 
   /** True only while a connection is open and serving (`state$` is `connected`). */
@@ -638,7 +639,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     const durable = this.#durableFor('publish');
     const text = serializeJson(channel, payload);
     // After the starts of readers subscribed before this call: it is a message from after them.
-    return this.#durableStarted().then(() => durable.publish(channel, text));
+    return this.#durableStarts.settled().then(() => durable.publish(channel, text));
   }
 
   /**
@@ -667,7 +668,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     if (durable.publishMany === undefined) throw new DurableUnavailableError('publishMany');
     const publishMany = durable.publishMany.bind(durable);
     // As publish(): after the starts of readers subscribed before this call.
-    return this.#durableStarted().then(() => publishMany(channel, texts));
+    return this.#durableStarts.settled().then(() => publishMany(channel, texts));
   }
 
   /**
@@ -796,7 +797,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
       // once, and `synced()`/`publish()` wait for the answer.
       const begun =
         start === 'now' && durable.now !== undefined
-          ? this.#durableStart(
+          ? this.#durableStarts.track(
               durable.now().then(
                 (cursor) => {
                   position ??= { after: cursor };
@@ -897,7 +898,7 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     const ready =
       durable.position === undefined
         ? Promise.resolve()
-        : this.#durableStart(durable.position(key, channel)).then(
+        : this.#durableStarts.track(durable.position(key, channel)).then(
             (cursor) => {
               entry.cursor ??= cursor;
             },
@@ -969,19 +970,6 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
     this.#durablePairs.delete(pairKey(key, channel));
     this.#durableReaders.delete(pair.entry);
     return true;
-  }
-
-  /** Tracks a durable start until it settles (see `#durableStarts`); returns it. */
-  #durableStart<T>(start: Promise<T>): Promise<T> {
-    const tracked = start.finally(() => this.#durableStarts.delete(tracked));
-    this.#durableStarts.add(tracked);
-    return tracked;
-  }
-
-  /** Settles once every durable start under way now has (whatever its outcome). */
-  #durableStarted(): Promise<void> {
-    if (this.#durableStarts.size === 0) return Promise.resolve();
-    return Promise.allSettled([...this.#durableStarts]).then(() => undefined);
   }
 
   #reportDurable(error: unknown): void {

@@ -223,11 +223,11 @@ test('item 4: stop() and close() settle when the socket throws synchronously on 
   expect(await settledWithin(n.close(), 15_000)).toEqual({ value: undefined });
 });
 
-test('item 5: a role with idle_session_timeout does not end the listening session', async () => {
-  const role = uniqueChannel('idle_role');
-  await priv.admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
-  await priv.admin.query(`ALTER ROLE ${role} SET idle_session_timeout = '300ms'`);
-  await priv.admin.query(`ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '300ms'`);
+/**
+ * A notifier on the private server logging in as `role` (password 'pw'), with a heartbeat every
+ * 5 s, started, observing `channel`: its errors and the payloads it got.
+ */
+async function startedAs(role: string, channel: string): Promise<{ n: Notifier; errors: NotifierError[]; got: unknown[] }> {
   const n = notifiers.track(
     new Notifier(
       { host: '127.0.0.1', port: priv.server.port, user: role, password: 'pw', database: 'postgres' },
@@ -236,10 +236,19 @@ test('item 5: a role with idle_session_timeout does not end the listening sessio
   );
   const errors: NotifierError[] = [];
   n.errors$.subscribe((error) => errors.push(error));
-  const channel = uniqueChannel('idle');
   const got: unknown[] = [];
   n.channel$(channel).subscribe((x) => got.push(x.payload));
   await n.start();
+  return { n, errors, got };
+}
+
+test('item 5: a role with idle_session_timeout does not end the listening session', async () => {
+  const role = uniqueChannel('idle_role');
+  await priv.admin.query(`CREATE ROLE ${role} LOGIN PASSWORD 'pw'`);
+  await priv.admin.query(`ALTER ROLE ${role} SET idle_session_timeout = '300ms'`);
+  await priv.admin.query(`ALTER ROLE ${role} SET idle_in_transaction_session_timeout = '300ms'`);
+  const channel = uniqueChannel('idle');
+  const { n, errors, got } = await startedAs(role, channel);
   await sleep(1_500); // five idle timeouts' worth, and no ping in between
   await n.notify(channel, 1);
   await sleep(1_000);
@@ -257,18 +266,8 @@ test('item 5: where the settings cannot be made, the heartbeat is kept below the
   // Without PL/pgSQL the settings block fails: the notifier must fall back, not give up.
   await priv.admin.query('REVOKE USAGE ON LANGUAGE plpgsql FROM PUBLIC');
   try {
-    const n = notifiers.track(
-      new Notifier(
-        { host: '127.0.0.1', port: priv.server.port, user: role, password: 'pw', database: 'postgres' },
-        { heartbeatIntervalMs: 5_000 },
-      ),
-    );
-    const errors: NotifierError[] = [];
-    n.errors$.subscribe((error) => errors.push(error));
     const channel = uniqueChannel('idle2');
-    const got: unknown[] = [];
-    n.channel$(channel).subscribe((x) => got.push(x.payload));
-    await n.start();
+    const { n, errors, got } = await startedAs(role, channel);
     await sleep(2_000);
     await priv.admin.query('SELECT pg_notify($1, $2)', [channel, '1']);
     await waitFor('the notification', () => got.length === 1);

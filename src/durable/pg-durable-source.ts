@@ -12,6 +12,7 @@ import { SubscriberError } from '../errors/subscriber-error.js';
 import { checkConnectionConfig } from '../source/check-connection-config.js';
 import type { DurableMessage, DurableSource, DurableStart } from '../source/durable-source.js';
 import { decodeCursor, encodeCursor, type DurablePosition } from './durable-position.js';
+import { InFlight } from './in-flight.js';
 import { DEFAULT_DURABLE_SCHEMA, durableSchemaSql, durableWakeChannel, lockKeys, quotedSchema } from './durable-schema-sql.js';
 import { checkPayloadTexts, publishManyJoinedQuery } from './publish-many-query.js';
 import { missingSchemaError } from './missing-schema-error.js';
@@ -165,7 +166,7 @@ export class PgDurableSource implements DurableSource {
   /** Per (consumer, channel): the message being handled and its position store. */
   readonly #handling = new Map<string, Promise<void>>();
   /** Per (consumer, channel): the starts under way (each may store a position), which `forget` waits for. */
-  readonly #starting = new Map<string, Set<Promise<unknown>>>();
+  readonly #starting = new Map<string, InFlight>();
   /**
    * Per (consumer, channel): how many times it was forgotten. A handler that began before a
    * `forget` does not store its position (it would bring the forgotten one back); one that began
@@ -438,7 +439,7 @@ export class PgDurableSource implements DurableSource {
     this.#handling.delete(key);
     await this.#storing.get(key)?.catch(() => undefined);
     // A start under way would store the position too (when there is none): wait for it.
-    await Promise.allSettled([...(this.#starting.get(key) ?? [])]);
+    await this.#starting.get(key)?.settled();
     await this.#pool
       .query(`DELETE FROM ${this.#s}.positions WHERE consumer = $1 AND channel = $2`, [consumer, channel], 'forget')
       .catch((error: unknown) => this.#rethrow(error, 'forget'));
@@ -447,14 +448,12 @@ export class PgDurableSource implements DurableSource {
   /** Tracks `start` as a start of (`consumer`, `channel`) until it settles. */
   #startingFor<T>(consumer: string, channel: string, start: Promise<T>): Promise<T> {
     const key = handlingKey(consumer, channel);
-    const starts = this.#starting.get(key) ?? new Set<Promise<unknown>>();
+    const starts = this.#starting.get(key) ?? new InFlight();
     this.#starting.set(key, starts);
-    starts.add(start);
-    const done = () => {
-      starts.delete(start);
+    const drop = () => {
       if (starts.size === 0 && this.#starting.get(key) === starts) this.#starting.delete(key);
     };
-    start.then(done, done);
+    starts.track(start).then(drop, drop);
     return start;
   }
 
