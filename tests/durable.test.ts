@@ -240,7 +240,7 @@ test('publishMany is all or none: a rolled-back transaction publishes nothing, a
     await waitFor('the committed batch', () => got.length === 3);
     expect(payloads(got)).toEqual(['{"a":1}', '"42"', '']);
     expect(got.map((m) => m.id)).toEqual(committed.rows[0]!.ids);
-    const { rows: stored } = await admin.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${q('messages')} WHERE channel = $1`, [
+    const { rows: stored } = await admin.query<{ n: string }>(`SELECT sum(n)::text AS n FROM ${q('messages')} WHERE channel = $1`, [
       channel,
     ]);
     expect(stored[0]!.n).toBe('3');
@@ -394,6 +394,96 @@ test('pages: a backlog larger than a page arrives in order, each once', async ()
   expect(payloads(got)).toEqual(Array.from({ length: 100 }, (_, i) => String(i + 1)));
 });
 
+test('publishMany packs a batch into rows of up to 1,000 (a payload over 8000 bytes gets a row of its own); readers page inside rows, cursors and consumers resume inside them', async () => {
+  const s = source({ pageSize: 7 });
+  const channel = uniqueChannel('packed');
+  const got = await reader(s, channel);
+  // Large payloads fetched one at a time past 100 bytes: packed ones still come with their page.
+  const alone = await reader(source({ inlinePayloadBytes: 100, pageSize: 50 }), channel);
+  const large = (i: number) => `${i}:${'x'.repeat(9000)}`;
+  const texts = Array.from({ length: 2500 }, (_, i) => ([0, 1200, 1201, 2499].includes(i) ? large(i) : `{"i":${i}}`));
+  const consumer = source();
+  const handled: string[] = [];
+  const paused = consumer
+    .consume('packed', channel, (m) => {
+      handled.push(m.payload);
+      return Promise.resolve();
+    })
+    .subscribe();
+  subscriptions.push(paused);
+  await waitFor('the stored position', async () => (await consumer.lag('packed', channel)) !== undefined);
+  const ids = await s.publishMany(channel, texts);
+  const { rows } = await admin.query<{ n: number; single: boolean }>(
+    `SELECT n, payload IS NOT NULL AS single FROM ${q('messages')} WHERE channel = $1 ORDER BY id`,
+    [channel],
+  );
+  expect(rows.map((r) => (r.single ? `single ${r.n}` : `packed ${r.n}`))).toEqual([
+    'single 1',
+    'packed 1000',
+    'packed 199',
+    'single 1',
+    'single 1',
+    'packed 1000',
+    'packed 297',
+    'single 1',
+  ]);
+  await waitFor('2,500 on both readers', () => got.length === 2500 && alone.length === 2500);
+  expect(payloads(got)).toEqual(texts);
+  expect(got.map((m) => m.id)).toEqual(ids);
+  expect(payloads(alone)).toEqual(texts);
+  // A cursor in the middle of a packed row: what lies after it, counted and read.
+  const middle = got[1500]!;
+  expect(await s.behind(channel, middle.cursor)).toBe(999);
+  const after: string[] = [];
+  subscriptions.push(s.read(channel, { after: middle.cursor }).subscribe((m) => after.push(m.payload)));
+  await waitFor('the 999 after it', () => after.length === 999);
+  expect(after).toEqual(texts.slice(1501));
+  // A consumer paused in the middle of a row resumes right after its last handled message.
+  await waitFor('the consumer past 1,234', () => handled.length >= 1234);
+  paused.unsubscribe();
+  const stood = handled.length;
+  await waitFor('its position stored', async () => (await consumer.lag('packed', channel))?.behind === 2500 - stood);
+  const rest: string[] = [];
+  subscriptions.push(
+    source()
+      .consume('packed', channel, (m) => pushed(rest, m.payload))
+      .subscribe(),
+  );
+  await waitFor('the rest', () => rest.length === 2500 - stood);
+  expect([...handled, ...rest]).toEqual(texts);
+});
+
+test('an outbox made before packed rows: install() upgrades it in place, its messages and cursors stay valid, new ids come after them', async () => {
+  const own = uniqueChannel('durable_upgrade');
+  ownSchemas.push(own);
+  const channel = uniqueChannel('upgrade');
+  // The messages table as the earlier versions made it: one row per message, ids one apart.
+  await admin.query(`CREATE SCHEMA "${own}";
+    CREATE TABLE "${own}".messages (
+      id bigint GENERATED ALWAYS AS IDENTITY, channel text NOT NULL CHECK (channel <> '' AND octet_length(channel) <= 63),
+      payload text NOT NULL, pid integer NOT NULL DEFAULT pg_backend_pid(), xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
+      created_at timestamptz NOT NULL DEFAULT now());
+    CREATE UNIQUE INDEX messages_channel_id ON "${own}".messages (channel, id) INCLUDE (xid);`);
+  await admin.query(`INSERT INTO "${own}".messages (channel, payload) SELECT $1, 'old' || g FROM generate_series(1, 20) AS g`, [channel]);
+  const s = source({ schema: own, pageSize: 3 });
+  await s.install();
+  await s.install();
+  const ids = await s.publishMany(channel, ['new1', 'new2']);
+  expect(BigInt(ids[0]!)).toBeGreaterThan(20n);
+  const everything: DurableMessage[] = [];
+  subscriptions.push(s.read(channel, 'earliest').subscribe((m) => everything.push(m)));
+  await waitFor('22 messages', () => everything.length === 22);
+  const olds = Array.from({ length: 20 }, (_, i) => `old${i + 1}`);
+  expect(payloads(everything)).toEqual([...olds, 'new1', 'new2']);
+  expect(everything.slice(0, 20).map((m) => m.id)).toEqual(Array.from({ length: 20 }, (_, i) => String(i + 1)));
+  // From old10: the ten rows up to it lie within a row's reach below its id and are left out, not read as a page.
+  const after: string[] = [];
+  subscriptions.push(s.read(channel, { after: everything[9]!.cursor }).subscribe((m) => after.push(m.payload)));
+  await waitFor('the 12 after old10', () => after.length === 12);
+  expect(after).toEqual([...olds.slice(10), 'new1', 'new2']);
+  expect(await s.behind(channel, everything[9]!.cursor)).toBe(12);
+});
+
 test('a consumer stores its position at subscribe, resumes after a restart, and forget starts it anew', async () => {
   const channel = uniqueChannel('consumer');
   const a = source();
@@ -528,7 +618,8 @@ test('retention: a consumer behind the pruned range gets ReplayGapError with the
     .unsubscribe();
   await waitFor('the stored position', async () => (await s.lag('late', channel)) !== undefined);
   const cursor = await s.now();
-  for (let i = 1; i <= 5; i++) await s.publish(channel, `old${i}`);
+  // Packed into one row: retention counts the messages, not the rows.
+  await s.publishMany(channel, ['old1', 'old2', 'old3', 'old4', 'old5']);
   await admin.query(`UPDATE "${own}".messages SET created_at = created_at - interval '1 day'`);
   for (let i = 1; i <= 2; i++) await s.publish(channel, `new${i}`);
   // Pruning never passes a transaction still running (another test's, on this shared server).

@@ -13,7 +13,7 @@ import { checkConnectionConfig } from '../source/check-connection-config.js';
 import type { DurableMessage, DurableSource, DurableStart } from '../source/durable-source.js';
 import { decodeCursor, encodeCursor, type DurablePosition } from './durable-position.js';
 import { InFlight } from './in-flight.js';
-import { DEFAULT_DURABLE_SCHEMA, durableSchemaSql, durableWakeChannel, lockKeys, quotedSchema } from './durable-schema-sql.js';
+import { DEFAULT_DURABLE_SCHEMA, durableSchemaSql, durableWakeChannel, lockKeys, quotedSchema, ROW_IDS } from './durable-schema-sql.js';
 import { checkPayloadTexts, publishManyJoinedQuery } from './publish-many-query.js';
 import { missingSchemaError } from './missing-schema-error.js';
 import { publishTextQuery } from './publish-query.js';
@@ -56,7 +56,8 @@ export interface PgDurableSourceOptions {
   readonly pageSize?: number;
   /**
    * Payloads up to this many bytes come with their page; larger ones are fetched one at a time,
-   * so a page of large payloads never sits in memory at once.
+   * so a page of large payloads never sits in memory at once. Payloads published in a batch and
+   * packed into shared rows (at most `PACKED_BYTES`, 8000 bytes, each) always come with their page.
    * @defaultValue 65536
    */
   readonly inlinePayloadBytes?: number;
@@ -92,6 +93,51 @@ export interface DurableLag {
 }
 
 const DAY_MS = 24 * 60 * 60 * 1000;
+
+/**
+ * A page of a batch: up to `limit` messages of channel `$1` after `lastId` in rows `lo`..`hi`
+ * whose transaction `upto` sees and `since` does not, in id order, as (id, pid, payload). Rows are
+ * taken in id order first (an index range scan), only as many as the page needs (a running count
+ * of their unread messages), and only those are unpacked: a packed row is read whole, a page never
+ * unpacks the batch. A single payload comes with the page up to `inlineBytes` (its size is known
+ * without reading it, and `NULL` says to fetch it alone); packed ones, at most 8000 bytes each
+ * (`PACKED_BYTES`), always do. A row holds ids from its own to less than {@link ROW_IDS} above it,
+ * so the row of `lastId` starts within that distance below it; rows read to their end are left out
+ * (every row taken has a message for the page).
+ *
+ * The messages of a row come from a LATERAL subquery rather than `unnest(coalesce(payloads,
+ * ARRAY[payload]))`, which would copy every large payload into an array (reading it) only to
+ * check its size.
+ */
+function pageSql(
+  s: string,
+  p: { lastId: string; lo: string; hi: string; since: string; upto: string; inlineBytes: string; limit: string },
+): string {
+  return `
+         SELECT x.id, r.pid, CASE WHEN r.payloads IS NOT NULL OR octet_length(r.payload) <= ${p.inlineBytes} THEN x.payload END AS payload
+           FROM (SELECT w.* FROM (
+                  SELECT m.id, m.pid, m.payload, m.payloads, sum(${unreadInRow(p.lastId)}) OVER (ORDER BY m.id ROWS UNBOUNDED PRECEDING) - ${unreadInRow(p.lastId)} AS before
+                    FROM (SELECT * FROM ${s}.messages AS m
+                           WHERE m.channel = $1 AND m.id > greatest(${p.lastId} - ${ROW_IDS}, ${p.lo} - 1) AND m.id <= ${p.hi}
+                             AND m.id + m.n - 1 > ${p.lastId}
+                             AND pg_visible_in_snapshot(m.xid, ${p.upto}) AND NOT pg_visible_in_snapshot(m.xid, ${p.since})
+                           ORDER BY m.id LIMIT ${p.limit}) AS m
+                ) AS w WHERE w.before < ${p.limit}) AS r
+          CROSS JOIN LATERAL (SELECT r.id, r.payload WHERE r.payloads IS NULL
+                   UNION ALL SELECT r.id + u.k - 1, coalesce(u.p, '') FROM unnest(r.payloads) WITH ORDINALITY AS u (p, k)) AS x
+          WHERE x.id > ${p.lastId}
+          ORDER BY x.id
+          LIMIT ${p.limit}`;
+}
+
+/**
+ * How many of row `m`'s messages lie after a position: those past `lastId` when `upto` sees the
+ * row, else all of them; without `upto`, those past `lastId` (a batch sees every row it reads).
+ */
+function unreadInRow(lastId: string, upto?: string): string {
+  const past = `m.n - least(m.n, greatest(0, ${lastId} - m.id + 1))`;
+  return upto === undefined ? past : `CASE WHEN pg_visible_in_snapshot(m.xid, ${upto}) THEN ${past} ELSE m.n END`;
+}
 
 /** One reader or consumer: its position, and the loop that moves it. */
 interface Reader {
@@ -496,9 +542,8 @@ export class PgDurableSource implements DurableSource {
     const p = decodeCursor(cursor, channel);
     const { rows } = await this.#pool
       .query<{ n: string }>(
-        `SELECT count(*)::text AS n FROM ${this.#s}.messages m
-        WHERE m.channel = $1 AND m.xid >= pg_snapshot_xmin($2::pg_snapshot) AND NOT pg_visible_in_snapshot(m.xid, $2::pg_snapshot)
-          AND NOT (pg_visible_in_snapshot(m.xid, $3::pg_snapshot) AND m.id <= $4::bigint)`,
+        `SELECT coalesce(sum(${unreadInRow('$4::bigint', '$3::pg_snapshot')}), 0)::text AS n FROM ${this.#s}.messages m
+        WHERE m.channel = $1 AND m.xid >= pg_snapshot_xmin($2::pg_snapshot) AND NOT pg_visible_in_snapshot(m.xid, $2::pg_snapshot)`,
         [channel, p.since, p.upto, p.lastId],
         'behind',
       )
@@ -722,14 +767,16 @@ export class PgDurableSource implements DurableSource {
          SELECT min(m.id) AS lo, max(m.id) AS hi FROM adj, ${s}.messages AS m
           WHERE m.channel = $1 AND m.xid >= pg_snapshot_xmin(adj.since) AND m.xid < pg_snapshot_xmax(adj.upto)
             AND pg_visible_in_snapshot(m.xid, adj.upto) AND NOT pg_visible_in_snapshot(m.xid, adj.since)
-       ), page AS (
-         SELECT m.id, m.pid, CASE WHEN octet_length(m.payload) <= $5 THEN m.payload END AS payload
-           FROM ${s}.messages AS m
-          -- Scalar subqueries become parameters of the index scan: a range of (channel, id), not the channel's history.
-          WHERE m.channel = $1 AND m.id > greatest($4::bigint, (SELECT lo FROM b) - 1) AND m.id <= (SELECT hi FROM b)
-            AND pg_visible_in_snapshot(m.xid, (SELECT upto FROM adj)) AND NOT pg_visible_in_snapshot(m.xid, (SELECT since FROM adj))
-          ORDER BY m.id
-          LIMIT $6
+       ), page AS (${pageSql(s, {
+         // Scalar subqueries become parameters of the index scan: a range of (channel, id), not the channel's history.
+         lastId: '$4::bigint',
+         lo: '(SELECT lo FROM b)',
+         hi: '(SELECT hi FROM b)',
+         since: '(SELECT since FROM adj)',
+         upto: '(SELECT upto FROM adj)',
+         inlineBytes: '$5',
+         limit: '$6',
+       })}
        )
        SELECT adj.since::text AS since, adj.upto::text AS upto, adj.gap, b.lo::text AS lo, b.hi::text AS hi,
               page.id::text AS id, page.pid, page.payload
@@ -756,13 +803,15 @@ export class PgDurableSource implements DurableSource {
     const position = positionOf(reader);
     const bounds = reader.bounds as { lo: string; hi: string };
     const { rows } = await this.#pool.query<PageRow & { gap: string | null }>(
-      `WITH page AS (
-         SELECT m.id, m.pid, CASE WHEN octet_length(m.payload) <= $7 THEN m.payload END AS payload
-           FROM ${this.#s}.messages AS m
-          WHERE m.channel = $1 AND m.id > greatest($4::bigint, $5::bigint - 1) AND m.id <= $6::bigint
-            AND pg_visible_in_snapshot(m.xid, $3::pg_snapshot) AND NOT pg_visible_in_snapshot(m.xid, $2::pg_snapshot)
-          ORDER BY m.id
-          LIMIT $8
+      `WITH page AS (${pageSql(this.#s, {
+        lastId: '$4::bigint',
+        lo: '$5::bigint',
+        hi: '$6::bigint',
+        since: '$2::pg_snapshot',
+        upto: '$3::pg_snapshot',
+        inlineBytes: '$7',
+        limit: '$8',
+      })}
        )
        SELECT CASE WHEN pg_snapshot_xmin($2::pg_snapshot) <= p.through THEN p.through::text END AS gap,
               page.id::text AS id, page.pid, page.payload
@@ -914,21 +963,26 @@ export class PgDurableSource implements DurableSource {
         // Count, for each stored consumer this pruning overtakes, the messages it deletes unread.
         await query(
           `UPDATE ${s}.positions AS p SET lost = p.lost + (
-           SELECT count(*) FROM ${s}.messages AS m
+           SELECT coalesce(sum(${unreadInRow('p.last_id', 'p.upto')}), 0) FROM ${s}.messages AS m
             WHERE m.channel = p.channel AND m.xid <= $1::xid8 AND m.xid >= pg_snapshot_xmin(p.since)
-              AND NOT pg_visible_in_snapshot(m.xid, p.since) AND NOT (pg_visible_in_snapshot(m.xid, p.upto) AND m.id <= p.last_id))
+              AND NOT pg_visible_in_snapshot(m.xid, p.since))
          WHERE pg_snapshot_xmin(p.since) <= $1::xid8`,
           [row.newest],
           timeoutMs,
         );
-        const deleted = await query(`DELETE FROM ${s}.messages WHERE xid <= $1::xid8`, [row.newest], timeoutMs);
+        const { rows: deleted } = await query<{ n: string }>(
+          `WITH d AS (DELETE FROM ${s}.messages WHERE xid <= $1::xid8 RETURNING n) SELECT coalesce(sum(n), 0)::text AS n FROM d`,
+          [row.newest],
+          timeoutMs,
+        );
+        const count = Number((deleted[0] as { n: string }).n);
         await query(
           `UPDATE ${s}.prune_state SET through = greatest(through, $1::xid8), pruned = pruned + $2, pruned_at = now()`,
-          [row.newest, deleted.rowCount ?? 0],
+          [row.newest, count],
           timeoutMs,
         );
         await query('COMMIT', undefined, timeoutMs);
-        return deleted.rowCount ?? 0;
+        return count;
       },
       periodic ? 'read' : 'prune',
     );
