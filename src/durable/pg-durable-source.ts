@@ -135,7 +135,7 @@ function pageSql(
  * row, else all of them; without `upto`, those past `lastId` (a batch sees every row it reads).
  */
 function unreadInRow(lastId: string, upto?: string): string {
-  const past = `m.n - least(m.n, greatest(0, ${lastId} - m.id + 1))`;
+  const past = `(m.n - least(m.n, greatest(0, ${lastId} - m.id + 1)))`;
   return upto === undefined ? past : `CASE WHEN pg_visible_in_snapshot(m.xid, ${upto}) THEN ${past} ELSE m.n END`;
 }
 
