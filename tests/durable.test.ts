@@ -1,4 +1,6 @@
 // Durable channels on the shared PostgreSQL: a schema of this file's own, dropped afterwards.
+import { readFile } from 'node:fs/promises';
+
 import type pg from 'pg';
 import type { Subscription } from 'rxjs';
 
@@ -457,15 +459,19 @@ test('an outbox made before packed rows: install() upgrades it in place, its mes
   const own = uniqueChannel('durable_upgrade');
   ownSchemas.push(own);
   const channel = uniqueChannel('upgrade');
-  // The messages table as the earlier versions made it: one row per message, ids one apart.
-  await admin.query(`CREATE SCHEMA "${own}";
-    CREATE TABLE "${own}".messages (
-      id bigint GENERATED ALWAYS AS IDENTITY, channel text NOT NULL CHECK (channel <> '' AND octet_length(channel) <= 63),
-      payload text NOT NULL, pid integer NOT NULL DEFAULT pg_backend_pid(), xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
-      created_at timestamptz NOT NULL DEFAULT now());
-    CREATE UNIQUE INDEX messages_channel_id ON "${own}".messages (channel, id) INCLUDE (xid);`);
-  await admin.query(`INSERT INTO "${own}".messages (channel, payload) SELECT $1, 'old' || g FROM generate_series(1, 20) AS g`, [channel]);
+  // The schema as 0.1.0 made it (one row per message, ids one apart), with 20 messages published by its own function.
+  const earlier = await readFile('tests/fixtures/durable-schema-0.1.0.sql', 'utf8');
+  await admin.query(earlier.replaceAll('old_pgnotifier_schema', own));
+  await admin.query(`SELECT count("${own}".publish($1, 'old' || g)) FROM generate_series(1, 20) AS g`, [channel]);
   const s = source({ schema: own, pageSize: 3 });
+  // Read before the upgrade: a typed error saying to install again, not the server's complaint at every poll.
+  const { errors } = collect(s);
+  const early: string[] = [];
+  subscriptions.push(s.read(channel, 'earliest').subscribe((m) => early.push(m.payload)));
+  await waitFor('the outdated schema reported', () => errors.length > 0);
+  expect(errors[0]).toBeInstanceOf(DurableUnavailableError);
+  expect(errors[0]).toMatchObject({ outdated: true, schema: own });
+  expect(errors[0]!.message).toMatch(/earlier version of pgnotifier: run notifier\.install\(\).* to upgrade it in place/);
   await s.install();
   await s.install();
   const ids = await s.publishMany(channel, ['new1', 'new2']);
@@ -482,6 +488,9 @@ test('an outbox made before packed rows: install() upgrades it in place, its mes
   await waitFor('the 12 after old10', () => after.length === 12);
   expect(after).toEqual([...olds.slice(10), 'new1', 'new2']);
   expect(await s.behind(channel, everything[9]!.cursor)).toBe(12);
+  await waitFor('the early reader, once upgraded', () => early.length === 22);
+  expect(early).toEqual(payloads(everything));
+  expect(errors).toHaveLength(1);
 });
 
 test('a consumer stores its position at subscribe, resumes after a restart, and forget starts it anew', async () => {
