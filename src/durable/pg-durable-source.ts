@@ -95,6 +95,17 @@ export interface DurableLag {
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 /**
+ * A query run on every wake-up or message, as a named prepared statement: each pooled session
+ * plans it once (measured: planning took 0.35-0.4 ms of a 0.55 ms batch opening on a warm
+ * session). Each source's pool serves one schema, so one text per name. Like LISTEN, it needs a
+ * session (or a pooler that keeps prepared statements, as PgBouncer 1.21+ with
+ * `max_prepared_statements`).
+ */
+function prepared(name: 'open' | 'page' | 'store', text: string): { name: string; text: string } {
+  return { name: `pgnotifier_${name}`, text };
+}
+
+/**
  * A page of a batch: up to `limit` messages of channel `$1` after `lastId` in rows `lo`..`hi`
  * whose transaction `upto` sees and `since` does not, in id order, as (id, pid, payload). Rows are
  * taken in id order first (an index range scan), only as many as the page needs (a running count
@@ -117,7 +128,7 @@ function pageSql(
          SELECT x.id, r.pid, CASE WHEN r.payloads IS NOT NULL OR octet_length(r.payload) <= ${p.inlineBytes} THEN x.payload END AS payload
            FROM (SELECT w.* FROM (
                   SELECT m.id, m.pid, m.payload, m.payloads, sum(${unreadInRow(p.lastId)}) OVER (ORDER BY m.id ROWS UNBOUNDED PRECEDING) - ${unreadInRow(p.lastId)} AS before
-                    FROM (SELECT * FROM ${s}.messages AS m
+                    FROM (SELECT m.id, m.pid, m.payload, m.payloads, m.n FROM ${s}.messages AS m
                            WHERE m.channel = $1 AND m.id > greatest(${p.lastId} - ${ROW_IDS}, ${p.lo} - 1) AND m.id <= ${p.hi}
                              AND m.id + m.n - 1 > ${p.lastId}
                              AND pg_visible_in_snapshot(m.xid, ${p.upto}) AND NOT pg_visible_in_snapshot(m.xid, ${p.since})
@@ -651,11 +662,14 @@ export class PgDurableSource implements DurableSource {
     const age = (snapshot: string) =>
       `(pg_snapshot_xmax(${snapshot}), pg_snapshot_xmin(${snapshot}), -(SELECT count(*) FROM pg_snapshot_xip(${snapshot})))`;
     await this.#positions.query(
-      `INSERT INTO ${this.#s}.positions AS p (consumer, channel, since, upto, last_id) VALUES ($1, $2, $3, $4, $5)
+      prepared(
+        'store',
+        `INSERT INTO ${this.#s}.positions AS p (consumer, channel, since, upto, last_id) VALUES ($1, $2, $3, $4, $5)
        ON CONFLICT (consumer, channel) DO UPDATE SET since = excluded.since, upto = excluded.upto, last_id = excluded.last_id, updated_at = now()
        WHERE ${age('excluded.since')} >= ${age('p.since')}
          AND (${age('excluded.since')} >= ${age('p.upto')}
               OR (${age('excluded.upto')} >= ${age('p.upto')} AND coalesce(excluded.last_id, 0) >= coalesce(p.last_id, 0)))`,
+      ),
       [consumer, channel, p.since, p.upto, p.lastId],
     );
   }
@@ -756,7 +770,9 @@ export class PgDurableSource implements DurableSource {
     const position = positionOf(reader);
     const s = this.#s;
     const { rows } = await this.#pool.query<OpenedRow & PageRow>(
-      `WITH pos AS (
+      prepared(
+        'open',
+        `WITH pos AS (
          SELECT $2::pg_snapshot AS since, coalesce($3::pg_snapshot, pg_current_snapshot()) AS upto, p.through FROM ${s}.prune_state AS p
        ), adj AS (
          SELECT CASE WHEN pg_snapshot_xmin(since) <= through THEN ${s}.snapshot_through(since, through) ELSE since END AS since,
@@ -782,6 +798,7 @@ export class PgDurableSource implements DurableSource {
               page.id::text AS id, page.pid, page.payload
          FROM adj CROSS JOIN b LEFT JOIN page ON true
         ORDER BY page.id`,
+      ),
       [reader.channel, position.since, resume ? position.upto : null, resume ? position.lastId : '0', this.#inlineBytes, this.#pageSize],
     );
     const head = rows[0];
@@ -803,20 +820,23 @@ export class PgDurableSource implements DurableSource {
     const position = positionOf(reader);
     const bounds = reader.bounds as { lo: string; hi: string };
     const { rows } = await this.#pool.query<PageRow & { gap: string | null }>(
-      `WITH page AS (${pageSql(this.#s, {
-        lastId: '$4::bigint',
-        lo: '$5::bigint',
-        hi: '$6::bigint',
-        since: '$2::pg_snapshot',
-        upto: '$3::pg_snapshot',
-        inlineBytes: '$7',
-        limit: '$8',
-      })}
+      prepared(
+        'page',
+        `WITH page AS (${pageSql(this.#s, {
+          lastId: '$4::bigint',
+          lo: '$5::bigint',
+          hi: '$6::bigint',
+          since: '$2::pg_snapshot',
+          upto: '$3::pg_snapshot',
+          inlineBytes: '$7',
+          limit: '$8',
+        })}
        )
        SELECT CASE WHEN pg_snapshot_xmin($2::pg_snapshot) <= p.through THEN p.through::text END AS gap,
               page.id::text AS id, page.pid, page.payload
          FROM ${this.#s}.prune_state AS p LEFT JOIN page ON true
         ORDER BY page.id`,
+      ),
       [reader.channel, position.since, position.upto, position.lastId, bounds.lo, bounds.hi, this.#inlineBytes, this.#pageSize],
     );
     const gap = rows[0]?.gap ?? null;
