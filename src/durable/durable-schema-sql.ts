@@ -31,8 +31,6 @@ const PRUNE_LOCK = 2;
 export const ROW_IDS = 1000;
 /** Payloads of a batch up to this many bytes are packed into shared rows; a larger one gets its own row. */
 export const PACKED_BYTES = 8000;
-// A row is a single message (payload) or a packed slice (payloads); n is its number of messages.
-const ONE_FORM = `CASE WHEN payloads IS NULL THEN payload IS NOT NULL AND n = 1 ELSE payload IS NULL AND n = cardinality(payloads) AND n BETWEEN 1 AND ${ROW_IDS} END`;
 
 /**
  * Checks a schema name for the durable tables and returns it unchanged.
@@ -92,13 +90,18 @@ export function lockKeys(schema: string, which: 'install' | 'prune'): string {
  *   `pg_current_xact_id()`), `created_at`;
  * - `positions`: the stored position of each durable consumer, keyed by (consumer, channel);
  * - `prune_state`: one row, how far retention has deleted (`through`: the newest xid deleted);
- * - `publish_many(channel text, payloads text[]) returns bigint[]`: the same for a batch, in one
- *   statement and one wake-up, the ids in payload order;
  * - `publish(channel text, payload text) returns bigint`: stores a message and announces it with
  *   a wake-up NOTIFY on {@link durableWakeChannel} (payload: the channel; identical wake-ups of one
  *   transaction fold into one). It raises (SQLSTATE 22023) for a channel name starting with the
  *   reserved {@link DURABLE_WAKE_PREFIX}. It works from triggers:
- *   `PERFORM pgnotifier.publish('orders', row_to_json(NEW)::text)`.
+ *   `PERFORM pgnotifier.publish('orders', row_to_json(NEW)::text)`;
+ * - `publish_many(channel text, payloads text[]) returns bigint[]`: the same for a batch, in one
+ *   statement and one wake-up, the ids in payload order.
+ *
+ * Write messages only through these two functions: readers rely on a row holding at most
+ * {@link ROW_IDS} messages. No CHECK constraint says so, because any constraint on `messages`
+ * made each `publish()` statement cost a third more (measured: 10,000 calls took 135-158 ms with
+ * `CHECK (n BETWEEN 1 AND 1000)` against 105-113 ms without).
  *
  * `channel` compares bytewise (`COLLATE "C"`): channels are only ever matched for equality, and
  * each insert descends two `(channel, …)` indexes comparing it with other channels' names, which
@@ -131,15 +134,14 @@ CREATE TABLE IF NOT EXISTS ${s}.messages (
   n integer NOT NULL DEFAULT 1,
   pid integer NOT NULL DEFAULT pg_backend_pid(),
   xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
-  created_at timestamptz NOT NULL DEFAULT now(),
-  CONSTRAINT messages_one_form CHECK (${ONE_FORM})
+  created_at timestamptz NOT NULL DEFAULT now()
 );
 -- A table made before packed rows: its rows are all single messages (payload, n = 1), and new rows
 -- take ids ${ROW_IDS} apart from its last one on. Checked first, so a later install locks nothing.
 DO $pgnotifier$ BEGIN
   IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = ${pg.escapeLiteral(`${s}.messages`)}::regclass AND attname = 'payloads' AND NOT attisdropped) THEN
     ALTER TABLE ${s}.messages ALTER COLUMN payload DROP NOT NULL, ADD COLUMN payloads text[], ADD COLUMN n integer NOT NULL DEFAULT 1,
-      ALTER COLUMN id SET INCREMENT BY ${ROW_IDS}, ADD CONSTRAINT messages_one_form CHECK (${ONE_FORM}) NOT VALID;
+      ALTER COLUMN id SET INCREMENT BY ${ROW_IDS};
   END IF;
 END $pgnotifier$;
 CREATE UNIQUE INDEX IF NOT EXISTS messages_channel_id ON ${s}.messages (channel, id) INCLUDE (xid);
