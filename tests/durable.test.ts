@@ -416,7 +416,7 @@ test('publishMany packs a batch into rows of up to 1,000 (a payload over 8000 by
   await waitFor('the stored position', async () => (await consumer.lag('packed', channel)) !== undefined);
   const ids = await s.publishMany(channel, texts);
   const { rows } = await admin.query<{ n: number; single: boolean }>(
-    `SELECT n, payload IS NOT NULL AS single FROM ${q('messages')} WHERE channel = $1 ORDER BY id`,
+    `SELECT n, single_payload IS NOT NULL AS single FROM ${q('messages')} WHERE channel = $1 ORDER BY id`,
     [channel],
   );
   expect(rows.map((r) => (r.single ? `single ${r.n}` : `packed ${r.n}`))).toEqual([

@@ -82,8 +82,8 @@ export function lockKeys(schema: string, which: 'install' | 'prune'): string {
  * takes a transaction-scoped advisory lock first, so run it as one query (several statements sent
  * at once are one transaction) or inside your migration's transaction. It creates:
  *
- * - `messages`: one row per `publish` (`payload`, text of any size) or per slice of up to
- *   {@link ROW_IDS} payloads of a `publish_many` (`payloads`, each at most {@link PACKED_BYTES}
+ * - `messages`: one row per `publish` (`single_payload`, text of any size) or per slice of up
+ *   to {@link ROW_IDS} payloads of a `publish_many` (`packed_payloads`, each at most {@link PACKED_BYTES}
  *   bytes; a larger one gets a row of its own), with `n` its number of messages, `id` (bigint
  *   identity, rows {@link ROW_IDS} apart; a message's id is its row's plus its index in the row),
  *   `channel`, `pid` (the publishing backend), `xid` (the publishing transaction,
@@ -129,18 +129,21 @@ CREATE SCHEMA IF NOT EXISTS ${s};
 CREATE TABLE IF NOT EXISTS ${s}.messages (
   id bigint GENERATED ALWAYS AS IDENTITY (INCREMENT BY ${ROW_IDS}),
   channel text COLLATE "C" NOT NULL CHECK (channel <> '' AND octet_length(channel) <= 63),
-  payload text,
-  payloads text[],
+  single_payload text,
+  packed_payloads text[],
   n integer NOT NULL DEFAULT 1,
   pid integer NOT NULL DEFAULT pg_backend_pid(),
   xid xid8 NOT NULL DEFAULT pg_current_xact_id(),
   created_at timestamptz NOT NULL DEFAULT now()
 );
--- A table made before packed rows: its rows are all single messages (payload, n = 1), and new rows
--- take ids ${ROW_IDS} apart from its last one on. Checked first, so a later install locks nothing.
+-- A table made before packed rows: its rows are all single messages (n = 1), and new rows take ids
+-- ${ROW_IDS} apart from its last one on. Checked first, so a later install locks nothing. The
+-- payload column is renamed so that a reader of that version, which would take a packed row for one
+-- message with no payload, fails loudly (and keeps its position) instead.
 DO $pgnotifier$ BEGIN
-  IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = ${pg.escapeLiteral(`${s}.messages`)}::regclass AND attname = 'payloads' AND NOT attisdropped) THEN
-    ALTER TABLE ${s}.messages ALTER COLUMN payload DROP NOT NULL, ADD COLUMN payloads text[], ADD COLUMN n integer NOT NULL DEFAULT 1,
+  IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = ${pg.escapeLiteral(`${s}.messages`)}::regclass AND attname = 'packed_payloads' AND NOT attisdropped) THEN
+    ALTER TABLE ${s}.messages RENAME COLUMN payload TO single_payload;
+    ALTER TABLE ${s}.messages ALTER COLUMN single_payload DROP NOT NULL, ADD COLUMN packed_payloads text[], ADD COLUMN n integer NOT NULL DEFAULT 1,
       ALTER COLUMN id SET INCREMENT BY ${ROW_IDS};
   END IF;
 END $pgnotifier$;
@@ -176,7 +179,7 @@ CREATE OR REPLACE FUNCTION ${s}.publish(channel text, payload text) RETURNS bigi
 LANGUAGE sql VOLATILE AS $pgnotifier$
   SELECT ${s}.refuse_reserved_channel(publish.channel) WHERE starts_with(publish.channel, ${pg.escapeLiteral(DURABLE_WAKE_PREFIX)});
   SELECT pg_notify(${wake}, publish.channel);
-  INSERT INTO ${s}.messages (channel, payload) VALUES (publish.channel, coalesce(publish.payload, '')) RETURNING id;
+  INSERT INTO ${s}.messages (channel, single_payload) VALUES (publish.channel, coalesce(publish.payload, '')) RETURNING id;
 $pgnotifier$;
 -- Packs the payloads into rows of up to ${ROW_IDS} (a payload over ${PACKED_BYTES} bytes gets a row of its
 -- own), so a batch pays one heap tuple and three index entries per row, not per message; ids are
@@ -203,7 +206,7 @@ BEGIN
   FOREACH large IN ARRAY ARRAY(SELECT u.k FROM unnest(texts) WITH ORDINALITY AS u (p, k) WHERE octet_length(u.p) > ${PACKED_BYTES} ORDER BY u.k) || (total + 1) LOOP
     IF large > start_at THEN
       WITH inserted AS (
-        INSERT INTO ${s}.messages (channel, payloads, n)
+        INSERT INTO ${s}.messages (channel, packed_payloads, n)
         SELECT publish_many.channel, texts[g : least(g + ${ROW_IDS - 1}, large - 1)], least(${ROW_IDS}, large - g)
           FROM generate_series(start_at, large - 1, ${ROW_IDS}) AS g ORDER BY g
         RETURNING id, n
@@ -213,7 +216,7 @@ BEGIN
       ids := ids || more;
     END IF;
     IF large <= total THEN
-      INSERT INTO ${s}.messages (channel, payload) VALUES (publish_many.channel, texts[large]) RETURNING id INTO single;
+      INSERT INTO ${s}.messages (channel, single_payload) VALUES (publish_many.channel, texts[large]) RETURNING id INTO single;
       ids := ids || single;
     END IF;
     start_at := large + 1;

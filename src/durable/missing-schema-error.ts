@@ -6,8 +6,8 @@ import { DurableUnavailableError } from '../errors/durable-unavailable-error.js'
  */
 const MISSING = new Set(['42P01', '3F000', '42883']);
 
-/** The server's message for a column of packed rows missing: `column m.n does not exist`, `column "payloads" …`. */
-const OUTDATED = /^column "?(?:\w+\.)?(?:n|payloads)"? (?:of relation "messages" )?does not exist/;
+/** The server's message for a column of packed rows missing: `column m.n does not exist`, `column "packed_payloads" …`. */
+const OUTDATED = /^column "?(?:\w+\.)?(?:n|single_payload|packed_payloads)"? (?:of relation "messages" )?does not exist/;
 
 /**
  * The {@link DurableUnavailableError} saying what to do when `error` is the server refusing one of

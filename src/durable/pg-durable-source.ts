@@ -116,8 +116,8 @@ function prepared(name: 'open' | 'page' | 'store', text: string): { name: string
  * so the row of `lastId` starts within that distance below it; rows read to their end are left out
  * (every row taken has a message for the page).
  *
- * The messages of a row come from a LATERAL subquery rather than `unnest(coalesce(payloads,
- * ARRAY[payload]))`, which would copy every large payload into an array (reading it) only to
+ * The messages of a row come from a LATERAL subquery rather than `unnest(coalesce(packed_payloads,
+ * ARRAY[single_payload]))`, which would copy every large payload into an array (reading it) only to
  * check its size.
  */
 function pageSql(
@@ -125,17 +125,17 @@ function pageSql(
   p: { lastId: string; lo: string; hi: string; since: string; upto: string; inlineBytes: string; limit: string },
 ): string {
   return `
-         SELECT x.id, r.pid, CASE WHEN r.payloads IS NOT NULL OR octet_length(r.payload) <= ${p.inlineBytes} THEN x.payload END AS payload
+         SELECT x.id, r.pid, CASE WHEN r.packed_payloads IS NOT NULL OR octet_length(r.single_payload) <= ${p.inlineBytes} THEN x.payload END AS payload
            FROM (SELECT w.* FROM (
-                  SELECT m.id, m.pid, m.payload, m.payloads, sum(${unreadInRow(p.lastId)}) OVER (ORDER BY m.id ROWS UNBOUNDED PRECEDING) - ${unreadInRow(p.lastId)} AS before
-                    FROM (SELECT m.id, m.pid, m.payload, m.payloads, m.n FROM ${s}.messages AS m
+                  SELECT m.id, m.pid, m.single_payload, m.packed_payloads, sum(${unreadInRow(p.lastId)}) OVER (ORDER BY m.id ROWS UNBOUNDED PRECEDING) - ${unreadInRow(p.lastId)} AS before
+                    FROM (SELECT m.id, m.pid, m.single_payload, m.packed_payloads, m.n FROM ${s}.messages AS m
                            WHERE m.channel = $1 AND m.id > greatest(${p.lastId} - ${ROW_IDS}, ${p.lo} - 1) AND m.id <= ${p.hi}
                              AND m.id + m.n - 1 > ${p.lastId}
                              AND pg_visible_in_snapshot(m.xid, ${p.upto}) AND NOT pg_visible_in_snapshot(m.xid, ${p.since})
                            ORDER BY m.id LIMIT ${p.limit}) AS m
                 ) AS w WHERE w.before < ${p.limit}) AS r
-          CROSS JOIN LATERAL (SELECT r.id, r.payload WHERE r.payloads IS NULL
-                   UNION ALL SELECT r.id + u.k - 1, coalesce(u.p, '') FROM unnest(r.payloads) WITH ORDINALITY AS u (p, k)) AS x
+          CROSS JOIN LATERAL (SELECT r.id, r.single_payload AS payload WHERE r.packed_payloads IS NULL
+                   UNION ALL SELECT r.id + u.k - 1, coalesce(u.p, '') FROM unnest(r.packed_payloads) WITH ORDINALITY AS u (p, k)) AS x
           WHERE x.id > ${p.lastId}
           ORDER BY x.id
           LIMIT ${p.limit}`;
@@ -868,10 +868,10 @@ export class PgDurableSource implements DurableSource {
   }
 
   async #payloadOf(channel: string, id: string): Promise<string | undefined> {
-    const { rows } = await this.#pool.query<{ payload: string }>(`SELECT payload FROM ${this.#s}.messages WHERE channel = $1 AND id = $2`, [
-      channel,
-      id,
-    ]);
+    const { rows } = await this.#pool.query<{ payload: string }>(
+      `SELECT single_payload AS payload FROM ${this.#s}.messages WHERE channel = $1 AND id = $2`,
+      [channel, id],
+    );
     return rows[0]?.payload;
   }
 
