@@ -83,9 +83,9 @@ export function lockKeys(schema: string, which: 'install' | 'prune'): string {
  * at once are one transaction) or inside your migration's transaction. It creates:
  *
  * - `messages`: one row per `publish` (`single_payload`, text of any size) or per slice of up
- *   to {@link ROW_IDS} payloads of a `publish_many` (`packed_payloads`, each at most {@link PACKED_BYTES}
+ *   to 1,000 payloads of a `publish_many` (`packed_payloads`, each at most 8000
  *   bytes; a larger one gets a row of its own), with `n` its number of messages, `id` (bigint
- *   identity, rows {@link ROW_IDS} apart; a message's id is its row's plus its index in the row),
+ *   identity, rows 1,000 apart; a message's id is its row's plus its index in the row),
  *   `channel`, `pid` (the publishing backend), `xid` (the publishing transaction,
  *   `pg_current_xact_id()`), `created_at`;
  * - `positions`: the stored position of each durable consumer, keyed by (consumer, channel);
@@ -99,7 +99,7 @@ export function lockKeys(schema: string, which: 'install' | 'prune'): string {
  *   statement and one wake-up, the ids in payload order.
  *
  * Write messages only through these two functions: readers rely on a row holding at most
- * {@link ROW_IDS} messages. No CHECK constraint says so, because any constraint on `messages`
+ * 1,000 messages. No CHECK constraint says so, because any constraint on `messages`
  * made each `publish()` statement cost a third more (measured: 10,000 calls took 135-158 ms with
  * `CHECK (n BETWEEN 1 AND 1000)` against 105-113 ms without).
  *
@@ -110,7 +110,7 @@ export function lockKeys(schema: string, which: 'install' | 'prune'): string {
  *
  * Why packed rows: a row costs a heap tuple, its WAL and an entry in each of three indexes, which
  * one at a time made a durable message cost the server 8-10 times a NOTIFY; a batch now pays that
- * per {@link ROW_IDS} messages.
+ * per 1,000 messages.
  *
  * Why these indexes: a reader's batch is the rows of one channel whose `xid` is visible in its new
  * snapshot and not in its old one, so `(channel, xid) INCLUDE (id)` finds a batch's id range by
