@@ -571,6 +571,8 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   stop(): Promise<void> {
     this.#assertOpen('stop');
     this.#startRequested = true;
+    // As in close(): readers pause before anything else; a message being handled still finishes
+    // and stores its position, and the resumed reader waits for that store (PgDurableSource.consume).
     this.#durableRunning.next(false);
     return this.#source.stop();
   }
@@ -698,6 +700,12 @@ export class Notifier<Channels extends object = Record<string, unknown>> {
   }
 
   async #close(): Promise<void> {
+    // Durable readers stop first, before anything they deliver to is torn down: from here on no
+    // message is handed to a callback or observer. A message already being handled keeps the
+    // callback it was given (not looked up in #durablePairs, which is only bookkeeping), and its
+    // position is stored once that callback settles, within the durable part's grace below; a
+    // callback that outlasts the grace leaves its position unstored, so the message comes again.
+    this.#durableRunning.next(false);
     this.#reconciler.close();
     this.#router.close();
     this.#store.clear();
