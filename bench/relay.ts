@@ -76,6 +76,13 @@ async function relayed(
     env: { ...process.env, DATABASE_URL: url },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+  // A bench that fails exits without closing its consumers, and the relay, a process of its own,
+  // would live on orphaned (seen with DATABASE_URL: still LISTENing, still publishing to NATS).
+  // An 'exit' listener runs however this process ends.
+  const killOnExit = (): void => {
+    child.kill('SIGTERM');
+  };
+  process.once('exit', killOnExit);
   let stderr = '';
   child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
   const exited = new Promise<void>((resolve) =>
@@ -103,6 +110,7 @@ async function relayed(
       await Promise.all(notifiers.map((n) => n.close()));
       child.kill('SIGTERM');
       await exited;
+      process.off('exit', killOnExit);
     },
   };
 }

@@ -5,6 +5,7 @@ import { cpus, totalmem } from 'node:os';
 
 import pg from 'pg';
 
+import type { EmbeddedServer } from '../scripts/embedded-postgres.mjs';
 import { startPostgres } from '../scripts/embedded-postgres.mjs';
 import { createSubscriber } from '../src/source/create-subscriber.js';
 import { Notifier } from '../src/index.js';
@@ -27,6 +28,11 @@ interface Listener {
 
 let url = process.env.DATABASE_URL ?? '';
 let sender: pg.Client;
+/** The server this run started (none with DATABASE_URL): it must not outlive the run. */
+let embedded: EmbeddedServer | undefined;
+/** Where the run is, for the failure message. */
+let stage = 'set-up';
+let failed = false;
 
 // count(...) makes each statement return one row, not 10,000: the sender's client runs in this
 // process too, and parsing those rows would be counted as receiving cost on every side.
@@ -224,7 +230,6 @@ function memory(): { heap: number; rss: number } {
 // ─── main ───────────────────────────────────────────────────────────────────────────────────
 
 async function main(): Promise<void> {
-  let embedded: Awaited<ReturnType<typeof startPostgres>> | undefined;
   if (url === '') {
     embedded = await startPostgres();
     url = embedded.url;
@@ -437,13 +442,17 @@ async function main(): Promise<void> {
     scenario8,
     scenario9,
   ].entries()) {
-    if (wanted(n + 1)) await scenario();
+    if (!wanted(n + 1)) continue;
+    stage = `scenario ${n + 1}`;
+    await scenario();
   }
+  stage = 'the summary';
 
   console.log('\n| scenario | pgnotifier | baseline | ratio | target | met |\n|---|---|---|---|---|---|');
   for (const r of table)
     console.log(`| ${r.scenario} | ${r.ours} | ${r.baseline} | ${r.ratio} | ${r.target} | ${r.met === null ? '' : r.met ? 'yes' : 'no'} |`);
-  if (ONLY.size === 0) {
+  // `failed`: an error elsewhere (an unhandled rejection) can land while this run still goes on.
+  if (ONLY.size === 0 && !failed) {
     await writeFile(
       new URL('./results.json', import.meta.url),
       `${JSON.stringify({ machine, runs: RUNS, date: new Date().toISOString(), table }, null, 2)}\n`,
@@ -455,7 +464,31 @@ async function main(): Promise<void> {
   await embedded?.destroy();
 }
 
-main().catch((error: unknown) => {
+/**
+ * Ends the run at its first error, whichever way it comes. A scenario that throws cannot close
+ * what it opened (its clients, pools, notifiers are its locals), and those sockets, with the
+ * embedded server's child process, would keep Node alive for ever, the server with it. So: say
+ * where it failed, stop the server this run started, and exit 1 without waiting for the rest.
+ * What follows the first error (the orphaned clients losing their server) is not reported.
+ */
+async function fail(error: unknown): Promise<void> {
+  if (failed) return;
+  failed = true;
+  console.error(`\nbench: ${stage} failed:`);
   console.error(error);
-  process.exitCode = 1;
-});
+  // Bounded, so a server that will not stop cannot hold the exit; the timer is not unref()ed, or
+  // an empty event loop would run embedded-postgres's beforeExit hook, which exits with code 0.
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    await Promise.race([embedded?.destroy(), new Promise((resolve) => (timer = setTimeout(resolve, 5_000)))]);
+  } catch (cleanUpError) {
+    console.error('bench: stopping the embedded PostgreSQL failed too:', cleanUpError);
+  } finally {
+    clearTimeout(timer);
+    process.exit(1);
+  }
+}
+
+process.on('uncaughtException', (error) => void fail(error));
+process.on('unhandledRejection', (reason) => void fail(reason));
+main().catch(fail);
