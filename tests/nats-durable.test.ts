@@ -2,8 +2,8 @@ import { headers, connect, type NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { firstValueFrom, take, toArray, type Subscription } from 'rxjs';
 
-import type { DurableMessage } from '../src/index.js';
-import { durableConsumerName, durableSubject, HEADER, NatsDurable } from '../src/nats/index.js';
+import { Notifier, type DurableMessage, type DurableNotification } from '../src/index.js';
+import { durableConsumerName, durableSubject, HEADER, NatsDurable, NatsSource } from '../src/nats/index.js';
 import { uniqueChannel, waitFor } from './support/db.js';
 import { NATS_URL, natsOrSkip } from './support/nats.js';
 
@@ -138,6 +138,75 @@ describe('NatsDurable (JetStream)', () => {
     second.unsubscribe();
     // Two processes under one id split the messages: each is handled once, in order.
     expect(calls).toEqual(['1', '2']);
+  });
+
+  it('behind() counts the channel’s messages after a cursor, not other channels’ and not the stream’s sequence gap; leaves no consumer', async () => {
+    if (nc === undefined) return;
+    const { durable, prefix, stream, channel } = setup();
+    const other = `${channel} other`;
+    // No stream yet: nothing is behind.
+    await expect(durable.behind(channel, '0')).resolves.toBe(0);
+    await durable.install();
+    // Interleaved with another channel's messages (ids unique: the duplicate window is per id).
+    await put(prefix, channel, range(1, 5));
+    await put(prefix, other, range(101, 103));
+    await put(prefix, channel, range(6, 10));
+    const mine = await firstValueFrom(durable.read(channel, 'earliest').pipe(take(10), toArray()));
+    const jsm = await jetstreamManager(nc);
+    const consumers = async (): Promise<string[]> => (await jsm.consumers.list(stream).next()).map((c) => c.name).sort();
+    // The reader's ordered consumer may outlive it for a while: what counts is that behind() adds none.
+    const before = await consumers();
+    expect(await durable.behind(channel, '0')).toBe(10);
+    expect(await durable.behind(other, '0')).toBe(3);
+    // After the 3rd: the 4th to the 10th, though the stream holds 15 messages past it.
+    expect(await durable.behind(channel, mine[2]!.cursor)).toBe(7);
+    expect(await durable.behind(channel, mine[4]!.cursor)).toBe(5);
+    expect(await durable.behind(other, mine[4]!.cursor)).toBe(3);
+    expect(await durable.behind(channel, mine[9]!.cursor)).toBe(0);
+    expect(await durable.behind(channel, '999999')).toBe(0);
+    await expect(durable.behind(channel, 'nope')).rejects.toThrow(expect.objectContaining({ name: 'InvalidArgumentError' }) as Error);
+    // The counting consumers are deleted once they answered.
+    expect(await consumers()).toEqual(before);
+  });
+
+  it('status() of a Notifier over NATS shows a durable subscriber N−k behind after k of N, and 0 once caught up', async () => {
+    if (nc === undefined) return;
+    const { durable, prefix, stream, channel } = setup();
+    await durable.install();
+    const notifier = new Notifier(new NatsSource({ nats: nc, subjectPrefix: prefix, stream }));
+    const observed: DurableNotification[] = [];
+    const observing = notifier.channel$(channel, { durable: true, since: 'earliest' }).subscribe((n) => observed.push(n));
+    try {
+      let release: () => void = () => undefined;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const handled: unknown[] = [];
+      // Handles 4, then is stuck in its 5th callback until released.
+      await notifier.subscribe(
+        'slow',
+        channel,
+        (_id, _channel, payload) => {
+          handled.push(payload);
+          return handled.length > 4 ? gate : undefined;
+        },
+        { durable: true },
+      );
+      await put(prefix, channel, range(1, 5));
+      await put(prefix, `${channel} other`, range(101, 110));
+      await put(prefix, channel, range(6, 10));
+      const reader = (kind: 'subscriber' | 'observer') => notifier.status().durable?.readers.find((r) => r.kind === kind);
+      await waitFor(
+        'the subscriber 6 behind, the observer 0',
+        () => reader('subscriber')?.behind === 6 && reader('observer')?.behind === 0,
+      );
+      expect(reader('subscriber')).toMatchObject({ id: 'slow', channel, delivered: 4 });
+      expect(observed).toHaveLength(10);
+      release();
+      await waitFor('the subscriber caught up', () => handled.length === 10 && reader('subscriber')?.behind === 0);
+      expect(reader('subscriber')?.delivered).toBe(10);
+    } finally {
+      observing.unsubscribe();
+      await notifier.close();
+    }
   });
 
   it('publish() without an outbox is a typed error', () => {

@@ -92,6 +92,27 @@ describe('relay through NATS', () => {
     for (const { source } of consumers) expect(source.status().leader?.relay).toMatch(/^child-/);
   });
 
+  it('a relay that gets the lock at its first try goes from starting to leader, never follower; one that waits for it is a follower', async () => {
+    if (nc === undefined) return;
+    const prefix = uniquePrefix();
+    const options = { connection: databaseUrl(), nats: nc, channels: [uniqueChannel('roles')], subjectPrefix: prefix };
+    const first = await relay(options);
+    relays.push(first);
+    const firstRoles: string[] = [];
+    first.state$.subscribe((state) => firstRoles.push(state.role));
+    await firstValueFrom(first.state$.pipe(filter((state) => state.role === 'leader')));
+    expect(firstRoles).not.toContain('follower');
+    expect(firstRoles.at(-1)).toBe('leader');
+
+    const second = await relay(options);
+    relays.push(second);
+    const secondRoles: string[] = [];
+    second.state$.subscribe((state) => secondRoles.push(state.role));
+    await firstValueFrom(second.state$.pipe(filter((state) => state.role === 'follower')));
+    expect(secondRoles).not.toContain('leader');
+    expect(first.status().role).toBe('leader');
+  });
+
   it('carries channel names with dots, spaces, *, >, quotes and unicode', async () => {
     if (nc === undefined) return;
     const prefix = uniquePrefix();

@@ -28,6 +28,10 @@ import { decodeSubjectToken, durableSubject } from './subject-token.js';
  * long, silently. 5 s bounds that, for one small request per idle consumer every 5 s.
  */
 const PULL_EXPIRES_MS = 5_000;
+
+/** How long the server keeps a lag counter of {@link NatsDurable.behind} whose delete was lost. */
+const COUNTER_INACTIVE_MS = 10_000;
+
 /** Options of {@link NatsDurable}. */
 export interface NatsDurableOptions {
   /** The NATS connection, once there is one. */
@@ -232,6 +236,41 @@ export class NatsDurable implements DurableSource {
     if (!/^\d{1,15}$/.test(cursor)) {
       throw new InvalidArgumentError(`Not a durable cursor of NATS (a JetStream stream sequence): ${JSON.stringify(cursor.slice(0, 100))}`);
     }
+  }
+
+  /**
+   * How many messages of `channel` the stream holds after `cursor` (a stream sequence); 0 while
+   * there is no stream. For `status()`.
+   *
+   * JetStream has no request for "messages of a subject after a sequence": stream info's
+   * `subjects_filter` counts a subject's messages in the whole stream only. A new consumer's
+   * `num_pending` is that count, though, computed by the server from its per-subject index without
+   * delivering anything: so this creates an in-memory, unacked pull consumer filtered to the
+   * channel and starting right after `cursor`, reads `num_pending` from the answer, and deletes it.
+   * Two small requests, nothing pulled; `inactive_threshold` removes the consumer should the delete
+   * be lost.
+   *
+   * @throws `InvalidArgumentError` when `cursor` is not a cursor of NATS.
+   */
+  async behind(channel: string, cursor: string): Promise<number> {
+    this.checkCursor(cursor);
+    const jsm = await jetstreamManager(await this.#nats());
+    let info: ConsumerInfo;
+    try {
+      info = await jsm.consumers.add(this.#stream, {
+        filter_subject: durableSubject(this.#prefix, channel),
+        deliver_policy: DeliverPolicy.StartSequence,
+        opt_start_seq: Number(cursor) + 1,
+        ack_policy: AckPolicy.None,
+        mem_storage: true,
+        inactive_threshold: nanos(COUNTER_INACTIVE_MS),
+      });
+    } catch (error) {
+      if (isNotFound(error)) return 0;
+      throw error;
+    }
+    await jsm.consumers.delete(this.#stream, info.name).catch(() => false);
+    return info.num_pending;
   }
 
   /** Goes through the PostgreSQL outbox, which the relay carries to JetStream. @throws {@link NoDatabaseError} without one. */

@@ -4,8 +4,9 @@ export type RelayRole = 'starting' | 'follower' | 'leader' | 'closed';
 /** A value of `Relay.state$`. */
 export interface RelayState {
   /**
-   * - `starting`: connecting to PostgreSQL for the lock (and retrying);
-   * - `follower`: holds a lock connection, waits for the lock;
+   * - `starting`: connecting to PostgreSQL for the lock (and retrying), trying the lock and, when
+   *   it gets it, starting to lead;
+   * - `follower`: holds a lock connection and waits: another relay holds the lock, or NATS is down;
    * - `leader`: holds the lock, LISTENs and publishes plain channels;
    * - `closed`: `close()` was called.
    */

@@ -282,7 +282,6 @@ class RelayRunner implements Relay {
       try {
         await client.connect();
         failures = 0;
-        this.#setRole('follower');
         while (!this.#isClosed() && session.lost === undefined) {
           if (this.#natsUp) {
             const { rows } = await client.query<{ locked: boolean }>(LOCK_QUERY, [prefix]);
@@ -291,6 +290,8 @@ class RelayRunner implements Relay {
               break;
             }
           }
+          // Only now, when it has to wait: a relay that leads at its first try never stood by.
+          this.#setRole('follower');
           await this.#sleep(pollMs);
         }
       } catch (error) {
