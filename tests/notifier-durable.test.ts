@@ -114,6 +114,32 @@ test('status() shows each durable reader with its position and how far behind it
   await waitFor('caught up', () => n.status().durable!.readers.every((r) => r.behind === 0));
 });
 
+test('close() while status() is measuring the lag: no error and no process warning about it', async () => {
+  const warnings: string[] = [];
+  const onWarning = (warning: Error) => warnings.push(warning.message);
+  process.on('warning', onWarning);
+  try {
+    for (let round = 0; round < 5; round++) {
+      const n = notifier();
+      const errors = errorsOf(n);
+      const channel = uniqueChannel('lagclose');
+      const got: unknown[] = [];
+      // Three readers: the measurement asks for each in turn, so close() comes between two of them.
+      for (let i = 0; i < 3; i++)
+        subscriptions.push(n.channel$(channel, { durable: true, since: 'earliest' }).subscribe((m) => got.push(m)));
+      await n.publish(channel, round);
+      await waitFor('its message', () => got.length === 3 && n.status().durable!.readers.every((r) => r.cursor !== undefined));
+      n.status(); // starts a measurement: a query in flight
+      await n.close();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(errors).toEqual([]);
+    }
+    expect(warnings.filter((w) => w.includes('lag'))).toEqual([]);
+  } finally {
+    process.off('warning', onWarning);
+  }
+});
+
 test('a second notifier subscribing the same (id, channel) resumes after the first one stopped: nothing lost, in order', async () => {
   const channel = uniqueChannel('jobs');
   const first = notifier();

@@ -41,6 +41,8 @@ export interface DurableReaderEntry {
 export class DurableReaders {
   readonly #entries = new Set<DurableReaderEntry>();
   #measuring: Promise<void> | undefined;
+  /** Counts `clear()` calls: a measurement that fails after one was cut short by close(), not a fault to report. */
+  #cleared = 0;
 
   /** Adds a reader; the returned entry is updated in place, and removed with {@link DurableReaders.delete}. */
   add(entry: DurableReaderEntry): DurableReaderEntry {
@@ -56,16 +58,20 @@ export class DurableReaders {
   /** Removes every reader (on close). */
   clear(): void {
     this.#entries.clear();
+    this.#cleared++;
   }
 
   /**
    * The readers as they stand, and a new measurement of how far behind each is (unless one is
-   * still running); failures of the measurement go to `report`.
+   * still running); failures of the measurement go to `report`, unless the readers were cleared
+   * meanwhile (the notifier closed under it).
    */
   snapshot(source: DurableSource | undefined, report: (error: NotifierError) => void): DurableReaderStatus[] {
     if (source !== undefined && this.#measuring === undefined && this.#entries.size > 0) {
+      const cleared = this.#cleared;
       this.#measuring = this.#measure(source)
         .catch((error: unknown) => {
+          if (cleared !== this.#cleared) return;
           report(new ConnectionError('Measuring the durable readers’ lag failed', { cause: error, explain: true }));
         })
         .finally(() => (this.#measuring = undefined));
