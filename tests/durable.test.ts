@@ -396,14 +396,16 @@ test('pages: a backlog larger than a page arrives in order, each once', async ()
   expect(payloads(got)).toEqual(Array.from({ length: 100 }, (_, i) => String(i + 1)));
 });
 
-test('publishMany packs a batch into rows of up to 1,000 (a payload over 8000 bytes gets a row of its own); readers page inside rows, cursors and consumers resume inside them', async () => {
+test('publishMany packs a batch into rows of up to 1,000 (about 64 kB; a batch with a payload over 8000 bytes is a row per message); readers page inside rows, cursors and consumers resume inside them', async () => {
   const s = source({ pageSize: 7 });
   const channel = uniqueChannel('packed');
   const got = await reader(s, channel);
   // Large payloads fetched one at a time past 100 bytes: packed ones still come with their page.
   const alone = await reader(source({ inlinePayloadBytes: 100, pageSize: 50 }), channel);
-  const large = (i: number) => `${i}:${'x'.repeat(9000)}`;
-  const texts = Array.from({ length: 2500 }, (_, i) => ([0, 1200, 1201, 2499].includes(i) ? large(i) : `{"i":${i}}`));
+  const small = Array.from({ length: 2500 }, (_, i) => `{"i":${i}}`);
+  const sized = Array.from({ length: 50 }, (_, i) => `${i}:`.padEnd(3000, 'é')); // multibyte: about 6,000 bytes each
+  const withLarge = ['a', 'b'.repeat(8001), 'c', ''];
+  const texts = [...small, ...sized, ...withLarge];
   const consumer = source();
   const handled: string[] = [];
   const paused = consumer
@@ -414,44 +416,46 @@ test('publishMany packs a batch into rows of up to 1,000 (a payload over 8000 by
     .subscribe();
   subscriptions.push(paused);
   await waitFor('the stored position', async () => (await consumer.lag('packed', channel)) !== undefined);
-  const ids = await s.publishMany(channel, texts);
+  const ids = [
+    ...(await s.publishMany(channel, small)),
+    ...(await s.publishMany(channel, sized)),
+    ...(await s.publishMany(channel, withLarge)),
+  ];
   const { rows } = await admin.query<{ n: number; single: boolean }>(
     `SELECT n, single_payload IS NOT NULL AS single FROM ${q('messages')} WHERE channel = $1 ORDER BY id`,
     [channel],
   );
+  // About 65,536 bytes a row: 10 of the ~6,000-byte payloads.
   expect(rows.map((r) => (r.single ? `single ${r.n}` : `packed ${r.n}`))).toEqual([
-    'single 1',
     'packed 1000',
-    'packed 199',
-    'single 1',
-    'single 1',
     'packed 1000',
-    'packed 297',
-    'single 1',
+    'packed 500',
+    ...Array.from({ length: 5 }, () => 'packed 10'),
+    ...Array.from({ length: 4 }, () => 'single 1'),
   ]);
-  await waitFor('2,500 on both readers', () => got.length === 2500 && alone.length === 2500);
+  await waitFor('all on both readers', () => got.length === texts.length && alone.length === texts.length);
   expect(payloads(got)).toEqual(texts);
   expect(got.map((m) => m.id)).toEqual(ids);
   expect(payloads(alone)).toEqual(texts);
   // A cursor in the middle of a packed row: what lies after it, counted and read.
   const middle = got[1500]!;
-  expect(await s.behind(channel, middle.cursor)).toBe(999);
+  expect(await s.behind(channel, middle.cursor)).toBe(texts.length - 1501);
   const after: string[] = [];
   subscriptions.push(s.read(channel, { after: middle.cursor }).subscribe((m) => after.push(m.payload)));
-  await waitFor('the 999 after it', () => after.length === 999);
+  await waitFor('the rest after it', () => after.length === texts.length - 1501);
   expect(after).toEqual(texts.slice(1501));
   // A consumer paused in the middle of a row resumes right after its last handled message.
   await waitFor('the consumer past 1,234', () => handled.length >= 1234);
   paused.unsubscribe();
   const stood = handled.length;
-  await waitFor('its position stored', async () => (await consumer.lag('packed', channel))?.behind === 2500 - stood);
+  await waitFor('its position stored', async () => (await consumer.lag('packed', channel))?.behind === texts.length - stood);
   const rest: string[] = [];
   subscriptions.push(
     source()
       .consume('packed', channel, (m) => pushed(rest, m.payload))
       .subscribe(),
   );
-  await waitFor('the rest', () => rest.length === 2500 - stood);
+  await waitFor('the rest', () => rest.length === texts.length - stood);
   expect([...handled, ...rest]).toEqual(texts);
 });
 
@@ -491,6 +495,47 @@ test('an outbox made before packed rows: install() upgrades it in place, its mes
   await waitFor('the early reader, once upgraded', () => early.length === 22);
   expect(early).toEqual(payloads(everything));
   expect(errors).toHaveLength(1);
+});
+
+test('upgrading an earlier outbox while a transaction holds it: install() gives up after 5 s with a clear error, changing nothing; once it ends, install() works', async () => {
+  const own = uniqueChannel('durable_upgrade_lock');
+  ownSchemas.push(own);
+  const earlier = await readFile('tests/fixtures/durable-schema-0.1.0.sql', 'utf8');
+  await admin.query(earlier.replaceAll('old_pgnotifier_schema', own));
+  const holder = await connectClient();
+  try {
+    await holder.query('BEGIN');
+    await holder.query(`SELECT "${own}".publish('held', 'in flight')`);
+    const s = source({ schema: own });
+    await expect(s.install()).rejects.toMatchObject({
+      code: '55P03',
+      message: expect.stringMatching(/^Upgrading ".+"\.messages to this version of pgnotifier needs the table to itself/),
+    });
+    // Nothing changed: still the earlier table.
+    const { rows } = await admin.query(
+      `SELECT attname FROM pg_attribute WHERE attrelid = '"${own}".messages'::regclass AND attname = 'payload'`,
+    );
+    expect(rows).toHaveLength(1);
+    await holder.query('COMMIT');
+    await s.install();
+    const got: string[] = [];
+    subscriptions.push(s.read('held', 'earliest').subscribe((m) => got.push(m.payload)));
+    await waitFor('the message held', () => got.length === 1);
+    expect(got).toEqual(['in flight']);
+  } finally {
+    await holder.end();
+  }
+});
+
+test('a schema name holding the quote of function bodies ($pgnotifier$) installs and works', async () => {
+  const own = uniqueChannel('durable').slice(0, 40) + '$pgnotifier$x';
+  ownSchemas.push(own);
+  const s = source({ schema: own });
+  await s.install();
+  const got = await reader(s, 'dollar');
+  await s.publishMany('dollar', ['1', '2']);
+  await waitFor('both', () => got.length === 2);
+  expect(payloads(got)).toEqual(['1', '2']);
 });
 
 test('a consumer stores its position at subscribe, resumes after a restart, and forget starts it anew', async () => {

@@ -29,8 +29,12 @@ const PRUNE_LOCK = 2;
  * this far apart, so a reader finds the row of any message id within this distance below it.
  */
 export const ROW_IDS = 1000;
-/** Payloads of a batch up to this many bytes are packed into shared rows; a larger one gets its own row. */
+/** Payloads of a batch are packed into shared rows when none is larger than this many bytes. */
 export const PACKED_BYTES = 8000;
+/** How long installing over an earlier version's table waits for its lock, in milliseconds. */
+const UPGRADE_LOCK_TIMEOUT_MS = 5000;
+/** About how many payload bytes a packed row holds (fewer payloads per row when they are large). */
+export const ROW_BYTES = 65536;
 
 /**
  * Checks a schema name for the durable tables and returns it unchanged.
@@ -82,12 +86,12 @@ export function lockKeys(schema: string, which: 'install' | 'prune'): string {
  * takes a transaction-scoped advisory lock first, so run it as one query (several statements sent
  * at once are one transaction) or inside your migration's transaction. It creates:
  *
- * - `messages`: one row per `publish` (`single_payload`, text of any size) or per slice of up
- *   to 1,000 payloads of a `publish_many` (`packed_payloads`, each at most 8000
- *   bytes; a larger one gets a row of its own), with `n` its number of messages, `id` (bigint
- *   identity, rows 1,000 apart; a message's id is its row's plus its index in the row),
- *   `channel`, `pid` (the publishing backend), `xid` (the publishing transaction,
- *   `pg_current_xact_id()`), `created_at`;
+ * - `messages`: one row per `publish` (`single_payload`, text of any size), or per slice of up
+ *   to 1,000 payloads (about 64 kB) of a `publish_many` whose payloads are all at most 8000
+ *   bytes (`packed_payloads`; a batch with a larger one is stored a row per message), with `n`
+ *   its number of messages, `id` (bigint identity, rows 1,000 apart; a message's id is its
+ *   row's plus its index in the row), `channel`, `pid` (the publishing backend), `xid` (the
+ *   publishing transaction, `pg_current_xact_id()`), `created_at`;
  * - `positions`: the stored position of each durable consumer, keyed by (consumer, channel);
  * - `prune_state`: one row, how far retention has deleted (`through`: the newest xid deleted);
  * - `publish(channel text, payload text) returns bigint`: stores a message and announces it with
@@ -123,6 +127,9 @@ export function lockKeys(schema: string, which: 'install' | 'prune'): string {
 export function durableSchemaSql(schema: string = DEFAULT_DURABLE_SCHEMA): string {
   const s = quotedSchema(schema);
   const wake = pg.escapeLiteral(durableWakeChannel(schema));
+  // The quote of function bodies: one the schema name (quoted inside them) does not contain.
+  let tag = '$pgnotifier$';
+  for (let i = 1; schema.includes(tag); i++) tag = `$pgnotifier_${i}$`;
   return `-- pgnotifier durable channels (PostgreSQL 13+), schema ${s}
 SELECT pg_advisory_xact_lock(${lockKeys(schema, 'install')});
 CREATE SCHEMA IF NOT EXISTS ${s};
@@ -140,13 +147,23 @@ CREATE TABLE IF NOT EXISTS ${s}.messages (
 -- ${ROW_IDS} apart from its last one on. Checked first, so a later install locks nothing. The
 -- payload column is renamed so that a reader of that version, which would take a packed row for one
 -- message with no payload, fails loudly (and keeps its position) instead.
-DO $pgnotifier$ BEGIN
+DO ${tag}
+DECLARE
+  waited text := current_setting('lock_timeout');
+BEGIN
   IF NOT EXISTS (SELECT FROM pg_attribute WHERE attrelid = ${pg.escapeLiteral(`${s}.messages`)}::regclass AND attname = 'packed_payloads' AND NOT attisdropped) THEN
+    -- The ALTERs wait for every transaction that touched the table, and every later query waits
+    -- behind them: give up after a while rather than stall all readers and publishers.
+    PERFORM set_config('lock_timeout', '${UPGRADE_LOCK_TIMEOUT_MS}ms', true);
     ALTER TABLE ${s}.messages RENAME COLUMN payload TO single_payload;
     ALTER TABLE ${s}.messages ALTER COLUMN single_payload DROP NOT NULL, ADD COLUMN packed_payloads text[], ADD COLUMN n integer NOT NULL DEFAULT 1,
       ALTER COLUMN id SET INCREMENT BY ${ROW_IDS};
+    PERFORM set_config('lock_timeout', waited, true);
   END IF;
-END $pgnotifier$;
+EXCEPTION WHEN lock_not_available THEN
+  RAISE EXCEPTION 'Upgrading %.messages to this version of pgnotifier needs the table to itself, and a transaction using it did not end within ${UPGRADE_LOCK_TIMEOUT_MS / 1000} s', ${pg.escapeLiteral(s)}
+    USING ERRCODE = 'lock_not_available', HINT = 'Run install() again when no long transaction publishes or reads durable channels (see pg_stat_activity).';
+END ${tag};
 CREATE UNIQUE INDEX IF NOT EXISTS messages_channel_id ON ${s}.messages (channel, id) INCLUDE (xid);
 CREATE INDEX IF NOT EXISTS messages_channel_xid ON ${s}.messages (channel, xid) INCLUDE (id);
 CREATE INDEX IF NOT EXISTS messages_xid ON ${s}.messages (xid);
@@ -169,67 +186,68 @@ CREATE TABLE IF NOT EXISTS ${s}.prune_state (
 INSERT INTO ${s}.prune_state DEFAULT VALUES ON CONFLICT DO NOTHING;
 -- Raises for a reserved wake-up channel name: called only for such a name, so publish stays SQL.
 CREATE OR REPLACE FUNCTION ${s}.refuse_reserved_channel(channel text) RETURNS void
-LANGUAGE plpgsql VOLATILE AS $pgnotifier$ BEGIN
+LANGUAGE plpgsql VOLATILE AS ${tag} BEGIN
   RAISE EXCEPTION 'Invalid channel name %: names starting with "pgnotifier:" are reserved for durable wake-ups', to_json(channel)
     USING ERRCODE = 'invalid_parameter_value';
-END $pgnotifier$;
+END ${tag};
 -- SQL rather than PL/pgSQL: measured 25 % faster per message. The wake-up is queued before the
 -- insert, but both take effect only at commit.
 CREATE OR REPLACE FUNCTION ${s}.publish(channel text, payload text) RETURNS bigint
-LANGUAGE sql VOLATILE AS $pgnotifier$
+LANGUAGE sql VOLATILE AS ${tag}
   SELECT ${s}.refuse_reserved_channel(publish.channel) WHERE starts_with(publish.channel, ${pg.escapeLiteral(DURABLE_WAKE_PREFIX)});
   SELECT pg_notify(${wake}, publish.channel);
   INSERT INTO ${s}.messages (channel, single_payload) VALUES (publish.channel, coalesce(publish.payload, '')) RETURNING id;
-$pgnotifier$;
--- Packs the payloads into rows of up to ${ROW_IDS} (a payload over ${PACKED_BYTES} bytes gets a row of its
--- own), so a batch pays one heap tuple and three index entries per row, not per message; ids are
--- row id + position in the row, in payload order. One wake-up for the whole array (none for an
--- empty one). PL/pgSQL: it runs once per batch, and the loop finds the large payloads.
+${tag};
+-- One statement and one wake-up for the whole array (none for an empty one). Payloads of at most
+-- ${PACKED_BYTES} bytes are packed into rows of up to ${ROW_IDS}, about ${ROW_BYTES} bytes each (by the batch's
+-- average size), so a batch pays a heap tuple and three index entries per row, not per message; ids
+-- are the row's id plus the position in the row, in payload order. A batch holding a larger payload
+-- is stored a row per message: packing it would copy the large ones around, and a reader unpacks a
+-- whole row for any message of it. PL/pgSQL: it runs once per batch.
 CREATE OR REPLACE FUNCTION ${s}.publish_many(channel text, payloads text[]) RETURNS bigint[]
-LANGUAGE plpgsql VOLATILE AS $pgnotifier$
+LANGUAGE plpgsql VOLATILE AS ${tag}
 DECLARE
-  texts text[];
   total integer := coalesce(cardinality(publish_many.payloads), 0);
-  start_at integer := 1;
-  ids bigint[] := '{}';
-  more bigint[];
-  single bigint;
-  large integer;
+  largest integer;
+  bytes bigint;
+  per_row integer;
+  ids bigint[];
 BEGIN
   IF starts_with(publish_many.channel, ${pg.escapeLiteral(DURABLE_WAKE_PREFIX)}) THEN PERFORM ${s}.refuse_reserved_channel(publish_many.channel); END IF;
-  IF total = 0 THEN RETURN ids; END IF;
+  IF total = 0 THEN RETURN '{}'; END IF;
   -- The slices below need one dimension indexed from 1.
-  texts := CASE WHEN array_ndims(publish_many.payloads) = 1 AND array_lower(publish_many.payloads, 1) = 1
-    THEN publish_many.payloads ELSE ARRAY(SELECT unnest(publish_many.payloads)) END;
+  IF array_ndims(publish_many.payloads) <> 1 OR array_lower(publish_many.payloads, 1) <> 1 THEN
+    RETURN ${s}.publish_many(publish_many.channel, ARRAY(SELECT unnest(publish_many.payloads)));
+  END IF;
   PERFORM pg_notify(${wake}, publish_many.channel);
-  -- The positions of the large payloads, then one past the end: the packed slices lie between them.
-  FOREACH large IN ARRAY ARRAY(SELECT u.k FROM unnest(texts) WITH ORDINALITY AS u (p, k) WHERE octet_length(u.p) > ${PACKED_BYTES} ORDER BY u.k) || (total + 1) LOOP
-    IF large > start_at THEN
-      WITH inserted AS (
-        INSERT INTO ${s}.messages (channel, packed_payloads, n)
-        SELECT publish_many.channel, texts[g : least(g + ${ROW_IDS - 1}, large - 1)], least(${ROW_IDS}, large - g)
-          FROM generate_series(start_at, large - 1, ${ROW_IDS}) AS g ORDER BY g
-        RETURNING id, n
-      )
-      -- A set-returning function in the select list expands each row in place: ids in row order, no sort of all ids.
-      SELECT ARRAY(SELECT generate_series(r.id, r.id + r.n - 1) FROM inserted AS r ORDER BY r.id) INTO more;
-      ids := ids || more;
-    END IF;
-    IF large <= total THEN
-      INSERT INTO ${s}.messages (channel, single_payload) VALUES (publish_many.channel, texts[large]) RETURNING id INTO single;
-      ids := ids || single;
-    END IF;
-    start_at := large + 1;
-  END LOOP;
+  SELECT max(octet_length(p)), sum(octet_length(p)) INTO largest, bytes FROM unnest(publish_many.payloads) AS p;
+  IF coalesce(largest, 0) <= ${PACKED_BYTES} THEN
+    per_row := least(${ROW_IDS}, greatest(1, ${ROW_BYTES}::bigint * total / greatest(bytes, 1)));
+    WITH inserted AS (
+      INSERT INTO ${s}.messages (channel, packed_payloads, n)
+      SELECT publish_many.channel, publish_many.payloads[g : g + per_row - 1], least(per_row, total - g + 1)
+        FROM generate_series(1, total, per_row) AS g ORDER BY g
+      RETURNING id, n
+    )
+    -- A set-returning function in the select list expands each row in place: ids in row order, no sort of all ids.
+    SELECT ARRAY(SELECT generate_series(r.id, r.id + r.n - 1) FROM inserted AS r ORDER BY r.id) INTO ids;
+  ELSE
+    WITH inserted AS (
+      INSERT INTO ${s}.messages (channel, single_payload)
+      SELECT publish_many.channel, coalesce(u.p, '') FROM unnest(publish_many.payloads) WITH ORDINALITY AS u (p, k) ORDER BY u.k
+      RETURNING id
+    )
+    SELECT array_agg(id ORDER BY id) INTO ids FROM inserted;
+  END IF;
   RETURN ids;
-END $pgnotifier$;
+END ${tag};
 CREATE OR REPLACE FUNCTION ${s}.xid8_after(x xid8) RETURNS xid8
-LANGUAGE sql IMMUTABLE AS $pgnotifier$ SELECT (x::text::numeric + 1)::text::xid8 $pgnotifier$;
+LANGUAGE sql IMMUTABLE AS ${tag} SELECT (x::text::numeric + 1)::text::xid8 ${tag};
 CREATE OR REPLACE FUNCTION ${s}.snapshot_through(snap pg_snapshot, through xid8) RETURNS pg_snapshot
-LANGUAGE sql IMMUTABLE AS $pgnotifier$
+LANGUAGE sql IMMUTABLE AS ${tag}
   SELECT format('%s:%s:%s', greatest(pg_snapshot_xmin(snap), ${s}.xid8_after(through)), greatest(pg_snapshot_xmax(snap), ${s}.xid8_after(through)),
     coalesce((SELECT string_agg(x::text, ',' ORDER BY x) FROM pg_snapshot_xip(snap) AS x WHERE x > through), ''))::pg_snapshot
-$pgnotifier$;
+${tag};
 COMMENT ON FUNCTION ${s}.snapshot_through(pg_snapshot, xid8) IS 'pgnotifier: the snapshot with every xid up to through made visible (retention deleted them)';
 `;
 }

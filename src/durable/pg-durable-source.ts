@@ -116,6 +116,11 @@ function prepared(name: 'open' | 'page' | 'store', text: string): { name: string
  * so the row of `lastId` starts within that distance below it; rows read to their end are left out
  * (every row taken has a message for the page).
  *
+ * For example, rows 1001 (n = 3: ids 1001-1003), 2001 (single) and 3001 (n = 500), `lastId`
+ * 1002 and `limit` 2: the scan takes rows with ids above 2 whose last id is above 1002, so all
+ * three (row 1 would be left out); their unread counts are 1 (1003), 1 and 500, so `before` is 0,
+ * 1 and 2, and only rows 1001 and 2001 (before < 2) are unpacked, giving 1003 and 2001.
+ *
  * The messages of a row come from a LATERAL subquery rather than `unnest(coalesce(packed_payloads,
  * ARRAY[single_payload]))`, which would copy every large payload into an array (reading it) only to
  * check its size.
@@ -144,6 +149,8 @@ function pageSql(
 /**
  * How many of row `m`'s messages lie after a position: those past `lastId` when `upto` sees the
  * row, else all of them; without `upto`, those past `lastId` (a batch sees every row it reads).
+ * The row's ids are `m.id` to `m.id + m.n - 1`, of which `lastId - m.id + 1` (clamped to 0..n) are
+ * at or before `lastId`: row 1001 with n = 3 has 3 unread after 1000, 1 after 1002, 0 after 1003.
  */
 function unreadInRow(lastId: string, upto?: string): string {
   const past = `(m.n - least(m.n, greatest(0, ${lastId} - m.id + 1)))`;
