@@ -202,8 +202,8 @@ ${tag};
 -- ${PACKED_BYTES} bytes are packed into rows of up to ${ROW_IDS}, about ${ROW_BYTES} bytes each (by the batch's
 -- average size), so a batch pays a heap tuple and three index entries per row, not per message; ids
 -- are the row's id plus the position in the row, in payload order. A batch holding a larger payload
--- is stored a row per message: packing it would copy the large ones around, and a reader unpacks a
--- whole row for any message of it. PL/pgSQL: it runs once per batch.
+-- is stored a row per message: a reader unpacks a whole row for any message of it, so packed rows
+-- hold small payloads only. PL/pgSQL: it runs once per batch.
 CREATE OR REPLACE FUNCTION ${s}.publish_many(channel text, payloads text[]) RETURNS bigint[]
 LANGUAGE plpgsql VOLATILE AS ${tag}
 DECLARE
@@ -215,18 +215,16 @@ DECLARE
 BEGIN
   IF starts_with(publish_many.channel, ${pg.escapeLiteral(DURABLE_WAKE_PREFIX)}) THEN PERFORM ${s}.refuse_reserved_channel(publish_many.channel); END IF;
   IF total = 0 THEN RETURN '{}'; END IF;
-  -- The slices below need one dimension indexed from 1.
-  IF array_ndims(publish_many.payloads) <> 1 OR array_lower(publish_many.payloads, 1) <> 1 THEN
-    RETURN ${s}.publish_many(publish_many.channel, ARRAY(SELECT unnest(publish_many.payloads)));
-  END IF;
   PERFORM pg_notify(${wake}, publish_many.channel);
   SELECT max(octet_length(p)), sum(octet_length(p)) INTO largest, bytes FROM unnest(publish_many.payloads) AS p;
   IF coalesce(largest, 0) <= ${PACKED_BYTES} THEN
     per_row := least(${ROW_IDS}, greatest(1, ${ROW_BYTES}::bigint * total / greatest(bytes, 1)));
+    -- One pass over the array: slicing it per row would copy all of it for each row.
     WITH inserted AS (
       INSERT INTO ${s}.messages (channel, packed_payloads, n)
-      SELECT publish_many.channel, publish_many.payloads[g : g + per_row - 1], least(per_row, total - g + 1)
-        FROM generate_series(1, total, per_row) AS g ORDER BY g
+      SELECT publish_many.channel, array_agg(u.p ORDER BY u.k), count(*)
+        FROM unnest(publish_many.payloads) WITH ORDINALITY AS u (p, k)
+       GROUP BY (u.k - 1) / per_row ORDER BY (u.k - 1) / per_row
       RETURNING id, n
     )
     -- A set-returning function in the select list expands each row in place: ids in row order, no sort of all ids.
