@@ -121,6 +121,11 @@ function prepared(name: 'open' | 'page' | 'store', text: string): { name: string
  * three (row 1 would be left out); their unread counts are 1 (1003), 1 and 500, so `before` is 0,
  * 1 and 2, and only rows 1001 and 2001 (before < 2) are unpacked, giving 1003 and 2001.
  *
+ * Why the running count rather than `ORDER BY r.id, x.k LIMIT` over the rows (about 10 % faster
+ * on single rows): the planner runs that lazily with an incremental sort only in a custom plan;
+ * the generic plan a prepared statement switches to sorted everything, unpacking every row of the
+ * batch for each page (118 ms a page for a batch of 200,000 small messages, measured).
+ *
  * The messages of a row come from a LATERAL subquery rather than `unnest(coalesce(packed_payloads,
  * ARRAY[single_payload]))`, which would copy every large payload into an array (reading it) only to
  * check its size.
