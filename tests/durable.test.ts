@@ -396,7 +396,7 @@ test('pages: a backlog larger than a page arrives in order, each once', async ()
   expect(payloads(got)).toEqual(Array.from({ length: 100 }, (_, i) => String(i + 1)));
 });
 
-test('publishMany packs a batch into rows of up to 1,000 (about 64 kB; a batch with a payload over 8000 bytes is a row per message); readers page inside rows, cursors and consumers resume inside them', async () => {
+test('publishMany packs a batch into rows of up to 1,000 (at most 64 kB; a batch with a payload over 8000 bytes is a row per message); readers page inside rows, cursors and consumers resume inside them', async () => {
   const s = source({ pageSize: 7 });
   const channel = uniqueChannel('packed');
   const got = await reader(s, channel);
@@ -404,8 +404,10 @@ test('publishMany packs a batch into rows of up to 1,000 (about 64 kB; a batch w
   const alone = await reader(source({ inlinePayloadBytes: 100, pageSize: 50 }), channel);
   const small = Array.from({ length: 2500 }, (_, i) => `{"i":${i}}`);
   const sized = Array.from({ length: 50 }, (_, i) => `${i}:`.padEnd(3000, 'é')); // multibyte: about 6,000 bytes each
+  // Mostly empty, a few of 8000 bytes: rows are sized by the largest payload, not the average.
+  const skewed = [...Array.from({ length: 100 }, () => ''), ...Array.from({ length: 8 }, (_, i) => `${i}`.padEnd(8000, 's'))];
   const withLarge = ['a', 'b'.repeat(8001), 'c', ''];
-  const texts = [...small, ...sized, ...withLarge];
+  const texts = [...small, ...sized, ...skewed, ...withLarge];
   const consumer = source();
   const handled: string[] = [];
   const paused = consumer
@@ -419,18 +421,21 @@ test('publishMany packs a batch into rows of up to 1,000 (about 64 kB; a batch w
   const ids = [
     ...(await s.publishMany(channel, small)),
     ...(await s.publishMany(channel, sized)),
+    ...(await s.publishMany(channel, skewed)),
     ...(await s.publishMany(channel, withLarge)),
   ];
   const { rows } = await admin.query<{ n: number; single: boolean }>(
     `SELECT n, single_payload IS NOT NULL AS single FROM ${q('messages')} WHERE channel = $1 ORDER BY id`,
     [channel],
   );
-  // About 65,536 bytes a row: 10 of the ~6,000-byte payloads.
+  // At most 65,536 bytes a row: 10 of the payloads, the largest of which has 5,998 bytes.
   expect(rows.map((r) => (r.single ? `single ${r.n}` : `packed ${r.n}`))).toEqual([
     'packed 1000',
     'packed 1000',
     'packed 500',
     ...Array.from({ length: 5 }, () => 'packed 10'),
+    ...Array.from({ length: 13 }, () => 'packed 8'),
+    'packed 4',
     ...Array.from({ length: 4 }, () => 'single 1'),
   ]);
   await waitFor('all on both readers', () => got.length === texts.length && alone.length === texts.length);
@@ -457,6 +462,13 @@ test('publishMany packs a batch into rows of up to 1,000 (about 64 kB; a batch w
   );
   await waitFor('the rest', () => rest.length === texts.length - stood);
   expect([...handled, ...rest]).toEqual(texts);
+  // A NULL element from SQL is stored and read as '', in a packed row as in a single one.
+  const nulls = uniqueChannel('packednull');
+  await admin.query(`SELECT ${q('publish_many')}($1, ARRAY['x', NULL])`, [nulls]);
+  const { rows: stored } = await admin.query<{ p: string[] }>(`SELECT packed_payloads AS p FROM ${q('messages')} WHERE channel = $1`, [
+    nulls,
+  ]);
+  expect(stored.map((r) => r.p)).toEqual([['x', '']]);
 });
 
 test('an outbox made before packed rows: install() upgrades it in place, its messages and cursors stay valid, new ids come after them', async () => {
@@ -509,7 +521,7 @@ test('upgrading an earlier outbox while a transaction holds it: install() gives 
     const s = source({ schema: own });
     await expect(s.install()).rejects.toMatchObject({
       code: '55P03',
-      message: expect.stringMatching(/^Upgrading ".+"\.messages to this version of pgnotifier needs the table to itself/),
+      message: expect.stringMatching(/^Upgrading ".+"\.messages to this version of pgnotifier needs the table to itself/) as string,
     });
     // Nothing changed: still the earlier table.
     const { rows } = await admin.query(

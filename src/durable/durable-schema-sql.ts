@@ -33,7 +33,7 @@ export const ROW_IDS = 1000;
 export const PACKED_BYTES = 8000;
 /** How long installing over an earlier version's table waits for its lock, in milliseconds. */
 const UPGRADE_LOCK_TIMEOUT_MS = 5000;
-/** About how many payload bytes a packed row holds (fewer payloads per row when they are large). */
+/** At most how many payload bytes a packed row holds: a row of a batch takes `ROW_BYTES / largest payload` of them, at most `ROW_IDS`. */
 export const ROW_BYTES = 65536;
 
 /**
@@ -87,7 +87,7 @@ export function lockKeys(schema: string, which: 'install' | 'prune'): string {
  * at once are one transaction) or inside your migration's transaction. It creates:
  *
  * - `messages`: one row per `publish` (`single_payload`, text of any size), or per slice of up
- *   to 1,000 payloads (about 64 kB) of a `publish_many` whose payloads are all at most 8000
+ *   to 1,000 payloads (at most 64 kB) of a `publish_many` whose payloads are all at most 8000
  *   bytes (`packed_payloads`; a batch with a larger one is stored a row per message), with `n`
  *   its number of messages, `id` (bigint identity, rows 1,000 apart; a message's id is its
  *   row's plus its index in the row), `channel`, `pid` (the publishing backend), `xid` (the
@@ -199,8 +199,8 @@ LANGUAGE sql VOLATILE AS ${tag}
   INSERT INTO ${s}.messages (channel, single_payload) VALUES (publish.channel, coalesce(publish.payload, '')) RETURNING id;
 ${tag};
 -- One statement and one wake-up for the whole array (none for an empty one). Payloads of at most
--- ${PACKED_BYTES} bytes are packed into rows of up to ${ROW_IDS}, about ${ROW_BYTES} bytes each (by the batch's
--- average size), so a batch pays a heap tuple and three index entries per row, not per message; ids
+-- ${PACKED_BYTES} bytes are packed into rows of up to ${ROW_IDS}, at most ${ROW_BYTES} bytes each (as many as its
+-- largest payload allows), so a batch pays a heap tuple and three index entries per row, not per message; ids
 -- are the row's id plus the position in the row, in payload order. A batch holding a larger payload
 -- is stored a row per message: a reader unpacks a whole row for any message of it, so packed rows
 -- hold small payloads only. PL/pgSQL: it runs once per batch.
@@ -209,20 +209,19 @@ LANGUAGE plpgsql VOLATILE AS ${tag}
 DECLARE
   total integer := coalesce(cardinality(publish_many.payloads), 0);
   largest integer;
-  bytes bigint;
   per_row integer;
   ids bigint[];
 BEGIN
   IF starts_with(publish_many.channel, ${pg.escapeLiteral(DURABLE_WAKE_PREFIX)}) THEN PERFORM ${s}.refuse_reserved_channel(publish_many.channel); END IF;
   IF total = 0 THEN RETURN '{}'; END IF;
   PERFORM pg_notify(${wake}, publish_many.channel);
-  SELECT max(octet_length(p)), sum(octet_length(p)) INTO largest, bytes FROM unnest(publish_many.payloads) AS p;
+  SELECT max(octet_length(p)) INTO largest FROM unnest(publish_many.payloads) AS p;
   IF coalesce(largest, 0) <= ${PACKED_BYTES} THEN
-    per_row := least(${ROW_IDS}, greatest(1, ${ROW_BYTES}::bigint * total / greatest(bytes, 1)));
+    per_row := least(${ROW_IDS}, greatest(1, ${ROW_BYTES} / greatest(largest, 1)));
     -- One pass over the array: slicing it per row would copy all of it for each row.
     WITH inserted AS (
       INSERT INTO ${s}.messages (channel, packed_payloads, n)
-      SELECT publish_many.channel, array_agg(u.p ORDER BY u.k), count(*)
+      SELECT publish_many.channel, array_agg(coalesce(u.p, '') ORDER BY u.k), count(*)
         FROM unnest(publish_many.payloads) WITH ORDINALITY AS u (p, k)
        GROUP BY (u.k - 1) / per_row ORDER BY (u.k - 1) / per_row
       RETURNING id, n
