@@ -282,7 +282,10 @@ test('since: a cursor of another channel, or one PostgreSQL would refuse, is ref
 test('a missing durable schema: publish rejects with DurableUnavailableError saying what to do', async () => {
   const missing = uniqueChannel('ndurable_missing');
   const n = notifiers.track(new Notifier(databaseUrl(), { durable: { schema: missing } }));
+  // Its background pruning meets the missing schema too: reported here (a process warning without a reader of errors$).
+  const errors = errorsOf(n);
   await expect(n.publish('x', 1)).rejects.toThrow(new DurableUnavailableError('publish', { schema: missing }).message);
+  expect(errors.every((error) => error instanceof DurableUnavailableError)).toBe(true);
 });
 
 test('pgnotifier install creates the schema (two at once: both succeed); bad arguments are a usage error', async () => {
