@@ -54,6 +54,12 @@ function pushed(list: string[], payload: string): Promise<void> {
 }
 
 const payloads = (messages: DurableMessage[]) => messages.map((m) => m.payload);
+
+/** Installs `schema` as pgnotifier 0.1.0 made it (its own DDL, kept as a fixture), for the upgrade tests. */
+async function installEarlier(schema: string): Promise<void> {
+  const earlier = await readFile('tests/fixtures/durable-schema-0.1.0.sql', 'utf8');
+  await admin.query(earlier.replaceAll('old_pgnotifier_schema', schema));
+}
 const q = (name: string) => `"${schema}".${name}`;
 
 beforeAll(async () => {
@@ -476,8 +482,7 @@ test('an outbox made before packed rows: install() upgrades it in place, its mes
   ownSchemas.push(own);
   const channel = uniqueChannel('upgrade');
   // The schema as 0.1.0 made it (one row per message, ids one apart), with 20 messages published by its own function.
-  const earlier = await readFile('tests/fixtures/durable-schema-0.1.0.sql', 'utf8');
-  await admin.query(earlier.replaceAll('old_pgnotifier_schema', own));
+  await installEarlier(own);
   await admin.query(`SELECT count("${own}".publish($1, 'old' || g)) FROM generate_series(1, 20) AS g`, [channel]);
   const s = source({ schema: own, pageSize: 3 });
   // Read before the upgrade: a typed error saying to install again, not the server's complaint at every poll.
@@ -512,8 +517,7 @@ test('an outbox made before packed rows: install() upgrades it in place, its mes
 test('upgrading an earlier outbox while a transaction holds it: install() gives up after 5 s with a clear error, changing nothing; once it ends, install() works', async () => {
   const own = uniqueChannel('durable_upgrade_lock');
   ownSchemas.push(own);
-  const earlier = await readFile('tests/fixtures/durable-schema-0.1.0.sql', 'utf8');
-  await admin.query(earlier.replaceAll('old_pgnotifier_schema', own));
+  await installEarlier(own);
   const holder = await connectClient();
   try {
     await holder.query('BEGIN');
